@@ -1,0 +1,45 @@
+"""exposure-slot: fix badly exposed photos with slot-in-slot attention (CVPR 2025).
+
+>>> from exposure_slot import ExposureCorrector
+>>> corrector = ExposureCorrector()          # doctest: +SKIP
+>>> fixed = corrector(img)                   # doctest: +SKIP
+"""
+
+from .corrector import ExposureCorrector, SlotMaps
+from .errors import (
+    DownloadError,
+    ExposureSlotError,
+    ImageReadError,
+    ImageTooLargeError,
+    ImageTypeError,
+    ImageWriteError,
+    InvalidImageError,
+    OptionError,
+    UnsupportedPrecisionError,
+    WeightsError,
+    WeightsIntegrityError,
+    WeightsNotFoundError,
+)
+from .network import ExposureSlotNet, NetConfig
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DownloadError",
+    "ExposureCorrector",
+    "ExposureSlotError",
+    "ExposureSlotNet",
+    "ImageReadError",
+    "ImageTooLargeError",
+    "ImageTypeError",
+    "ImageWriteError",
+    "InvalidImageError",
+    "NetConfig",
+    "OptionError",
+    "SlotMaps",
+    "UnsupportedPrecisionError",
+    "WeightsError",
+    "WeightsIntegrityError",
+    "WeightsNotFoundError",
+    "__version__",
+]

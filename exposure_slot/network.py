@@ -1,0 +1,311 @@
+"""The Exposure-slot network (Jung et al., CVPR 2025), re-implemented.
+
+A U-Net with one transformer block at 1/4 resolution. Inside the block, slot-in-slot
+attention clusters the pixels into exposure slots (3 main slots, each refined by a child
+level of 7 sub-slots, optionally by a third level of 10), and the learnt per-slot prompts
+modulate the values of a channel ("transposed") attention.
+
+Every operation is per pixel or a convolution with a small receptive field, except a few
+sums over all pixels (the slot updates and the channel-attention statistics). Those sums go
+through a ``reduce`` callable so that :mod:`exposure_slot.highres.exact` can compute them
+over tiles; for a whole-image pass ``reduce`` is the identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+Reduce = Callable[[Tensor], Tensor]
+"""Maps a partial sum over the pixels at hand to the sum over all pixels of the image."""
+
+
+def whole_image(partial: Tensor) -> Tensor:
+    """The ``reduce`` of a whole-image pass: the pixels at hand are all the pixels."""
+    return partial
+
+
+@dataclass
+class SlotOutput:
+    """What one slot level hands to its parent (all per pixel, ``[B, N, D]``)."""
+
+    prompt: Tensor | None
+    slot: Tensor | None
+    maps: list[Tensor] = field(default_factory=list)
+
+
+class SlotLevel(nn.Module):
+    """Slot attention at one level of the hierarchy, refined by the level below.
+
+    ``slot_counts`` lists the slots of this level and of every level below it, e.g.
+    ``(3, 7)`` for the paper's 2-level model and ``(3, 7, 10)`` for the 3-level one.
+    """
+
+    def __init__(self, slot_counts: Sequence[int], dim: int = 128, iterations: int = 3):
+        super().__init__()
+        n = int(slot_counts[0])
+        self.iterations = iterations
+        self.scale = dim**-0.5
+        self.eps = 1e-8
+        self.slots_mu = nn.Parameter(torch.randn(1, n, dim))
+        self.prompts = nn.Parameter(torch.rand(1, n, dim))
+        self.to_q = nn.Linear(dim, dim)
+        self.gru = nn.GRUCell(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+        self.norm_k = nn.LayerNorm(dim)
+        self.norm_v = nn.LayerNorm(dim)
+        self.norm_slots = nn.LayerNorm(dim)
+        self.norm_mlp = nn.LayerNorm(dim)
+        rest = tuple(slot_counts[1:])
+        self.child = SlotLevel(rest, dim, iterations) if rest else None
+
+    def forward(
+        self,
+        k: Tensor,
+        v: Tensor,
+        reduce: Reduce = whole_image,
+        need_prompt: bool = True,
+        need_slot: bool = True,
+    ) -> SlotOutput:
+        """Cluster pixels ``k, v`` ``[B, N, D]`` into slots; return per-pixel features."""
+        k, v = self.norm_k(k), self.norm_v(v)
+        batch, n_slots, dim = k.shape[0], self.slots_mu.shape[1], k.shape[2]
+        slots = self.slots_mu.expand(batch, -1, -1)
+        prompts = self.prompts[0]
+        child_out = SlotOutput(None, None)
+        for _ in range(self.iterations):
+            queries = self.to_q(self.norm_slots(slots))
+            attn = (torch.einsum("bid,bjd->bij", queries, k) * self.scale).softmax(dim=1)
+            attn = attn + self.eps
+            mass = reduce(attn.sum(-1, keepdim=True))
+            updates = reduce(torch.einsum("bjd,bij->bid", v, attn / mass))
+            slots_prev = slots.reshape(-1, dim)
+            slots = self.gru(updates.reshape(-1, dim), slots_prev).view(batch, n_slots, dim)
+            if self.child is not None:
+                prompt_px = torch.einsum("bnd,bnp->bdp", self.prompts, attn).transpose(1, 2)
+                k, v = k * prompt_px, v * prompt_px
+                child_out = self.child(k, v, reduce, need_prompt=need_slot, need_slot=True)
+            slots = slots + self.mlp(self.norm_mlp(slots))
+            if child_out.slot is not None:
+                k, v = k * child_out.slot, v * child_out.slot
+        prompt = slot = None
+        if need_prompt:
+            prompt = torch.einsum("bsn,sd->bnd", attn, prompts)
+            if child_out.slot is not None:
+                prompt = prompt * child_out.slot
+        if need_slot:
+            slot = torch.einsum("bsn,bsd->bnd", attn, slots)
+            if child_out.prompt is not None:
+                slot = slot * child_out.prompt
+        return SlotOutput(prompt, slot, [attn, *child_out.maps])
+
+
+class SlotPromptedAttention(nn.Module):
+    """Channel attention whose values are modulated by the slot prompts of each pixel."""
+
+    def __init__(self, slot_counts: Sequence[int], dim: int = 128, iterations: int = 3):
+        super().__init__()
+        self.to_q = nn.Linear(dim, dim, bias=False)
+        self.to_k = nn.Linear(dim, dim, bias=False)
+        self.to_v = nn.Linear(dim, dim, bias=False)
+        self.rescale = nn.Parameter(torch.ones(1, 1, 1))
+        self.proj = nn.Linear(dim, dim)
+        self.slots = SlotLevel(slot_counts, dim, iterations)
+
+    def forward(
+        self, x: Tensor, reduce: Reduce = whole_image, need_slot: bool = False
+    ) -> tuple[Tensor, SlotOutput]:
+        """``x`` is ``[B, N, D]`` tokens; returns the attention output and the slot output.
+
+        The slot attention and the sums over pixels run in float32 whatever the dtype of
+        ``x``: half precision cannot hold sums over millions of pixels.
+        """
+        q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
+        slot_dtype = self.slots.slots_mu.dtype
+        slots = self.slots(k.to(slot_dtype), v.to(slot_dtype), reduce, True, need_slot)
+        v = v * slots.prompt.to(v.dtype)
+        q32, k32 = q.float(), k.float()
+        stats = reduce(
+            torch.cat(
+                [
+                    k32.transpose(1, 2) @ q32,
+                    k32.square().sum(1).unsqueeze(-1),
+                    q32.square().sum(1).unsqueeze(-1),
+                ],
+                dim=-1,
+            )
+        )
+        dim = q.shape[-1]
+        k_norm = stats[..., dim : dim + 1].sqrt().clamp_min(1e-12)
+        q_norm = stats[..., dim + 1].sqrt().clamp_min(1e-12).unsqueeze(1)
+        attn = (stats[..., :dim] / (k_norm * q_norm) * self.rescale.float()).softmax(dim=-1)
+        out = torch.einsum("bcd,bnd->bnc", attn.to(v.dtype), v)
+        return self.proj(out), slots
+
+
+class SlotTransformerBlock(nn.Module):
+    """``x + attention(x)``, then ``x + FFN(LayerNorm(x))`` on ``[B, D, H, W]`` maps."""
+
+    def __init__(self, slot_counts: Sequence[int], dim: int = 128, iterations: int = 3):
+        super().__init__()
+        self.attn = SlotPromptedAttention(slot_counts, dim, iterations)
+        self.ffn_norm = nn.LayerNorm(dim)
+        hidden = dim * 4
+        self.ffn = nn.Sequential(
+            nn.Conv2d(dim, hidden, 1, bias=False),
+            nn.GELU(),
+            nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden, bias=False),
+            nn.GELU(),
+            nn.Conv2d(hidden, dim, 1, bias=False),
+        )
+
+    def attend(
+        self, x: Tensor, reduce: Reduce = whole_image, need_slot: bool = False
+    ) -> tuple[Tensor, SlotOutput]:
+        """The attention half of the block; per pixel once the sums are known."""
+        b, d, h, w = x.shape
+        tokens = x.permute(0, 2, 3, 1).reshape(b, h * w, d)
+        out, slots = self.attn(tokens, reduce, need_slot)
+        return x + out.transpose(1, 2).reshape(b, d, h, w), slots
+
+    def feed_forward(self, x: Tensor) -> Tensor:
+        """The convolutional half of the block (3x3 depthwise: needs a 1-pixel halo)."""
+        normed = self.ffn_norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return x + self.ffn(normed)
+
+
+def _down(channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(channels, channels // 2, 3, padding=1, bias=False, padding_mode="reflect"),
+        nn.PixelUnshuffle(2),
+    )
+
+
+def _up(channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(channels, channels * 2, 3, padding=1, bias=False, padding_mode="reflect"),
+        nn.PixelShuffle(2),
+    )
+
+
+class SlotDecoder(nn.Module):
+    """Training-only head: reconstructs the target from the slot feature map (aux loss)."""
+
+    def __init__(self, dim: int = 128):
+        super().__init__()
+        half = dim // 2
+        self.up1 = _up(dim)
+        self.conv1 = nn.Conv2d(half, half, 3, padding=1)
+        self.conv2 = nn.Conv2d(half, half, 3, padding=1)
+        self.up2 = _up(half)
+        self.conv3 = nn.Conv2d(half // 2, half // 2, 3, padding=1)
+        self.conv4 = nn.Conv2d(half // 2, half // 4, 3, padding=1)
+        self.conv5 = nn.Conv2d(half // 4, 3, 3, padding=1)
+
+    def forward(self, slot_map: Tensor) -> Tensor:
+        x = self.up1(slot_map)
+        x = F.gelu(self.conv2(F.gelu(self.conv1(x))))
+        x = self.up2(x)
+        x = F.gelu(self.conv4(F.gelu(self.conv3(x))))
+        return self.conv5(x)
+
+
+@dataclass
+class NetOutput:
+    """Output of :class:`ExposureSlotNet`: the image, the slot maps and the aux map."""
+
+    image: Tensor
+    maps: list[Tensor]
+    slot_map: Tensor | None = None
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Hyperparameters of an Exposure-slot network; all are read back from weights."""
+
+    slot_counts: tuple[int, ...] = (3, 7)
+    width: int = 32
+    iterations: int = 3
+
+    @property
+    def level(self) -> int:
+        """Number of slot levels: 2 for ``(3, 7)``, 3 for ``(3, 7, 10)``."""
+        return len(self.slot_counts)
+
+    def to_dict(self) -> dict:
+        return {
+            "slot_counts": list(self.slot_counts),
+            "width": self.width,
+            "iterations": self.iterations,
+        }
+
+
+class ExposureSlotNet(nn.Module):
+    """The whole network: encoder, slot transformer block at 1/4 size, decoder.
+
+    Input is RGB in [0, 1], ``[B, 3, H, W]`` with ``H`` and ``W`` multiples of 4
+    (:data:`SIZE_MULTIPLE`); the output is the input plus a predicted residual, unclipped.
+    """
+
+    SIZE_MULTIPLE = 4
+
+    def __init__(self, config: NetConfig | None = None, *, slot_decoder: bool = False):
+        super().__init__()
+        self.config = config = config or NetConfig()
+        w = config.width
+        self.conv_in = nn.Conv2d(3, w, 3, padding=1)
+        self.enc1 = nn.Conv2d(w, w, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(w)
+        self.down1 = _down(w)
+        self.enc2 = nn.Conv2d(2 * w, 2 * w, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(2 * w)
+        self.down2 = _down(2 * w)
+        self.enc3 = nn.Conv2d(4 * w, 4 * w, 3, padding=1)
+        self.bn3 = nn.BatchNorm2d(4 * w)
+        self.block = SlotTransformerBlock(config.slot_counts, 4 * w, config.iterations)
+        self.up1 = _up(4 * w)
+        self.dec2a = nn.Conv2d(4 * w, 2 * w, 3, padding=1)
+        self.dec2b = nn.Conv2d(2 * w, 2 * w, 3, padding=1)
+        self.up2 = _up(2 * w)
+        self.dec1a = nn.Conv2d(2 * w, w, 3, padding=1)
+        self.dec1b = nn.Conv2d(w, w, 3, padding=1)
+        self.head = nn.Conv2d(w, 3, 1)
+        self.slot_decoder = SlotDecoder(4 * w) if slot_decoder else None
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Features at full, 1/2 and 1/4 resolution."""
+        c1 = self.bn1(self.enc1(F.gelu(self.conv_in(x))))
+        c2 = self.bn2(self.enc2(F.gelu(self.down1(c1))))
+        c3 = self.bn3(self.enc3(F.gelu(self.down2(c2))))
+        return c1, c2, c3
+
+    def decode(self, f: Tensor, c1: Tensor, c2: Tensor, x: Tensor) -> Tensor:
+        """Decoder with skip connections; adds the global residual to the input ``x``."""
+        u2 = torch.cat([self.up1(f), c2], dim=1)
+        u2 = F.gelu(self.dec2b(F.gelu(self.dec2a(u2))))
+        u1 = torch.cat([self.up2(u2), c1], dim=1)
+        u1 = F.gelu(self.dec1b(F.gelu(self.dec1a(u1))))
+        return self.head(u1) + x
+
+    def forward(self, x: Tensor, reduce: Reduce = whole_image) -> NetOutput:
+        need_slot = self.slot_decoder is not None and self.training
+        c1, c2, c3 = self.encode(x)
+        f, slots = self.block.attend(c3, reduce, need_slot)
+        f = self.block.feed_forward(f)
+        out = NetOutput(self.decode(f, c1, c2, x), slots.maps)
+        if need_slot:
+            b, d, h, w = c3.shape
+            slot_map = slots.slot.transpose(1, 2).reshape(b, d, h, w)
+            out.slot_map = self.slot_decoder(slot_map.to(c3.dtype))
+        return out
+
+    def set_precision(self, dtype: torch.dtype) -> ExposureSlotNet:
+        """Cast to ``dtype`` but keep the slot attention in float32 (see its forward)."""
+        self.to(dtype)
+        self.block.attn.slots.float()
+        self.block.attn.rescale.data = self.block.attn.rescale.data.float()
+        return self
