@@ -34,7 +34,13 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from .errors import ImageReadError, ImageTypeError, InvalidImageError, OptionError
+from .errors import (
+    ImageReadError,
+    ImageTooLargeError,
+    ImageTypeError,
+    InvalidImageError,
+    OptionError,
+)
 
 Method = Callable[[np.ndarray], np.ndarray]
 Layout = Literal["plain", "msec", "sice", "lcdp"]
@@ -55,8 +61,8 @@ AUTO_GAMMA_RANGE = (0.2, 5.0)
 CLAHE_CLIP_LIMIT = 2.0
 CLAHE_TILES = (8, 8)
 
-# MSEC exposure suffixes and the authors' grouping: label < 0 is "under", the rest "over"
-# (the 0 EV renderings count as over-exposed, as in the MSEC paper's tables).
+# MSEC exposure suffixes and the authors' grouping (test.py): label < 0 is "under", the
+# rest "over", so the 0 EV renderings count as over-exposed.
 MSEC_GROUPS: dict[str, str] = {
     "N1.5": "under",
     "N1": "under",
@@ -434,6 +440,8 @@ def _load_rgb(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as img:
             arr = np.asarray(img.convert("RGB"))
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"image {path} is too large to read: {exc}") from exc
     except (OSError, ValueError) as exc:
         raise ImageReadError(f"cannot read image {path}: {exc}") from exc
     return arr.astype(np.float32) / 255.0

@@ -12,7 +12,13 @@ from skimage import data
 from skimage.filters import gaussian
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from exposure_slot.errors import ImageReadError, ImageTypeError, InvalidImageError, OptionError
+from exposure_slot.errors import (
+    ImageReadError,
+    ImageTooLargeError,
+    ImageTypeError,
+    InvalidImageError,
+    OptionError,
+)
 from exposure_slot.evaluation import (
     BASELINES,
     MSEC_GROUPS,
@@ -440,3 +446,11 @@ def test_evaluate_unreadable_image(tmp_path):
     _save(tmp_path / "gt" / "x.png", np.zeros((16, 16, 3)))
     with pytest.raises(ImageReadError, match=r"x\.png"):
         evaluate(identity, [Pair(tmp_path / "in" / "x.png", tmp_path / "gt" / "x.png")])
+
+
+def test_evaluate_reports_decompression_bomb_as_too_large(tmp_path, monkeypatch):
+    _save(tmp_path / "in" / "x.png", np.zeros((64, 64, 3)))
+    _save(tmp_path / "gt" / "x.png", np.zeros((64, 64, 3)))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ImageTooLargeError, match=r"x\.png"):
+        evaluate(identity, find_pairs(tmp_path / "in", tmp_path / "gt"), progress=False)
