@@ -1,0 +1,188 @@
+"""Tests of the synthetic exposure errors on real sample photos."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from exposure_slot.errors import ImageTypeError, InvalidImageError, OptionError
+from exposure_slot.synthesis import (
+    EV_LIMITS,
+    ExposureParams,
+    calibrate_ev,
+    luminance,
+    make_pair,
+    sample_params,
+    synthesize,
+)
+
+
+def photo(name: str, size: int = 128) -> np.ndarray:
+    """A scikit-image sample photo as float32 in [0, 1], resized to size x size."""
+    image = getattr(skimage.data, name)()
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+
+
+PHOTOS = ["astronaut", "coffee", "chelsea", "rocket"]
+CLEAN = ExposureParams(direction="under", ev=0.0, expand_c=0.9, shoulder_c=0.9, gamma=2.2)
+
+
+def test_same_seed_gives_same_pair_and_other_seed_differs() -> None:
+    image = photo("coffee")
+    first = make_pair(image, np.random.default_rng(7))
+    second = make_pair(image, np.random.default_rng(7))
+    third = make_pair(image, np.random.default_rng(8))
+    np.testing.assert_array_equal(first[0], second[0])
+    assert first[2] == second[2]
+    assert not np.array_equal(first[0], third[0])
+
+
+@pytest.mark.parametrize("direction", ["under", "over", "mixed", None])
+def test_output_shape_dtype_range_and_target_is_photo(direction: str | None) -> None:
+    image = photo("astronaut")[:96]
+    inp, target, params = make_pair(image, np.random.default_rng(3), direction)
+    assert inp.shape == image.shape and inp.dtype == np.float32
+    assert inp.min() >= 0.0 and inp.max() <= 1.0
+    np.testing.assert_array_equal(target, image)
+    assert direction is None or params.direction == direction
+
+
+def test_neutral_parameters_return_the_photo() -> None:
+    image = photo("chelsea")
+    out = synthesize(image, CLEAN)
+    assert np.abs(out - image).mean() < 0.01
+    assert np.abs(out - image).max() < 0.05
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_under_is_darker_and_over_is_brighter(name: str) -> None:
+    image = photo(name)
+    rng = np.random.default_rng(11)
+    target_mean = luminance(image).mean()
+    for _ in range(4):
+        under, _, _ = make_pair(image, rng, "under")
+        over, _, _ = make_pair(image, rng, "over")
+        assert luminance(under).mean() < target_mean - 0.05
+        assert luminance(over).mean() > target_mean + 0.05
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee"])
+def test_brightness_follows_the_target_mean(name: str) -> None:
+    image = photo(name)
+    rng = np.random.default_rng(5)
+    for direction in ("under", "over"):
+        for _ in range(3):
+            params = calibrate_ev(image, sample_params(rng, direction))
+            mean = luminance(synthesize(image, params)).mean()
+            low, high = EV_LIMITS[direction]
+            if params.ev > high - 0.01:
+                assert mean < params.target_mean  # could not get brighter within the limit
+            elif params.ev < low + 0.01:
+                assert mean > params.target_mean
+            else:
+                assert abs(mean - params.target_mean) < 0.03
+
+
+def test_under_exposed_frames_keep_bright_regions() -> None:
+    image = photo("rocket")
+    rng = np.random.default_rng(2)
+    ratios = []
+    for _ in range(6):
+        under, _, _ = make_pair(image, rng, "under")
+        lum = luminance(under)
+        ratios.append(np.percentile(lum, 99) / lum.mean())
+    assert np.median(ratios) > 2.5
+
+
+def test_over_exposure_clips_highlights() -> None:
+    image = photo("coffee")
+    params = replace(CLEAN, direction="over", ev=2.5)
+    out = synthesize(image, params)
+    clipped_out = (out.max(axis=2) >= 0.999).mean()
+    clipped_in = (image.max(axis=2) >= 0.999).mean()
+    assert clipped_out > 0.1
+    assert clipped_out > 5 * clipped_in + 0.05
+    # clipped detail is lost: distinct input colours collapse to the same output
+    saturated = np.all(out >= 0.999, axis=2)
+    assert saturated.any() and np.ptp(image[saturated], axis=0).max() > 0.1
+
+
+def test_noise_is_relatively_larger_in_dark_frames() -> None:
+    flat = np.full((96, 96, 3), 0.5, dtype=np.float32)
+    noisy = replace(CLEAN, noise_shot=1e-3, noise_read=5e-4, seed=4)
+
+    def relative_noise(ev: float) -> float:
+        out = synthesize(flat, replace(noisy, ev=ev))
+        return float(out.std() / out.mean())
+
+    assert synthesize(flat, replace(CLEAN, ev=-4.0)).std() < 1e-6
+    assert relative_noise(-5.0) > 1.5 * relative_noise(-1.0) > 0
+
+
+def test_ramp_brightens_one_side() -> None:
+    flat = np.full((64, 96, 3), 0.4, dtype=np.float32)
+    out = synthesize(flat, replace(CLEAN, ev=-2.0, ramp_ev=2.0, ramp_angle=0.0))
+    assert out[:, -8:].mean() > out[:, :8].mean() + 0.1
+    np.testing.assert_allclose(out[0], out[-1], atol=1e-6)
+
+
+def test_blob_at_brightest_follows_the_bright_region() -> None:
+    image = np.full((64, 64, 3), 0.2, dtype=np.float32)
+    image[40:56, 8:24] = 0.9
+    params = replace(CLEAN, ev=-3.0, blob_ev=2.0, blob_radius=0.15, blob_at_brightest=True)
+    out = synthesize(image, params)
+    assert out[30:36, 8:24].mean() > out[30:36, 40:56].mean() + 0.01
+
+
+def test_white_balance_gains_tint_the_frame() -> None:
+    image = photo("astronaut")
+    warm = synthesize(image, replace(CLEAN, wb_gains=(1.25, 1.0, 0.75)))
+    assert warm[..., 0].mean() > image[..., 0].mean() + 0.02
+    assert warm[..., 2].mean() < image[..., 2].mean() - 0.02
+    assert abs(warm[..., 1].mean() - image[..., 1].mean()) < 0.01
+
+
+def test_jpeg_quality_changes_the_output() -> None:
+    image = photo("chelsea")
+    raw = synthesize(image, CLEAN)
+    low = synthesize(image, replace(CLEAN, jpeg_quality=30))
+    high = synthesize(image, replace(CLEAN, jpeg_quality=95))
+    assert np.abs(low - raw).mean() > np.abs(high - raw).mean() > 0
+
+
+def test_sampled_parameters_stay_in_their_ranges() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        params = sample_params(rng)
+        assert 0.85 <= params.expand_c <= 0.97
+        assert 2.0 <= params.gamma <= 2.4 and 0 <= params.toe <= 0.02
+        if params.direction == "under":
+            assert -5.0 <= params.ev <= -1.0 and params.target_mean < 0.3
+        elif params.direction == "over":
+            assert 0.7 <= params.ev <= 3.0 and params.target_mean > 0.55
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        ((np.ones((8, 8, 3)) * 255).astype(np.uint8), ImageTypeError),
+        ([[0.5, 0.5, 0.5]], ImageTypeError),
+        (np.zeros((8, 8), dtype=np.float32), InvalidImageError),
+        (np.full((8, 8, 3), np.nan, dtype=np.float32), InvalidImageError),
+        (np.full((8, 8, 3), 2.0, dtype=np.float32), InvalidImageError),
+    ],
+)
+def test_bad_photos_raise_library_errors(bad: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="photo"):
+        synthesize(bad, CLEAN)  # type: ignore[arg-type]
+
+
+def test_bad_options_raise_option_error() -> None:
+    with pytest.raises(OptionError, match="direction"):
+        sample_params(np.random.default_rng(0), "sideways")
+    with pytest.raises(OptionError, match="jpeg_quality"):
+        replace(CLEAN, jpeg_quality=0)
