@@ -5,6 +5,7 @@ packages (fetched with ``apt-get download`` and unpacked with ``dpkg-deb -x``) a
 sample images that scikit-image and scikit-learn install. Only photographs are kept (no
 renders, drawings, gradients or abstract art: each file below was chosen by eye), and only
 under free licences (CC0, public domain, CC-BY, CC-BY-SA, BSD, GPL/LGPL, GFDL), never NC/ND.
+Images of unclear provenance (e.g. OpenCV's sample data) are left out.
 
 Every photo is downscaled to a short side of at most 768 px and saved as a JPEG (quality 95)
 named ``<source>__<name>.jpg``. The licence of each file is read from its package (the DEP-5
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 SHORT_SIDE = 768
 JPEG_QUALITY = 95
@@ -124,6 +125,55 @@ ENLIGHTENMENT = [
         "Yellow-Flower",
     )
 ]
+
+# Consumer snapshots (portraits, indoor flash, bar, pool hall, pets, landscapes).
+KPHOTOALBUM = [
+    f"usr/share/kphotoalbum/demo/{n}.jpg"
+    for n in (
+        "anne_helene",
+        "bar55",
+        "bar55_2",
+        "blackie",
+        "cold_water",
+        "donna",
+        "donna_2",
+        "grand_canyon_1",
+        "grand_canyon_2",
+        "grand_canyon_3",
+        "jesper",
+        "jesper_2",
+        "new_wave_1",
+        "new_wave_2",
+        "pool",
+        "pool_2",
+        "qt-logo",
+        "skagen",
+        "skagen_2",
+        "snow",
+        "spiff",
+        "spiff_2",
+        "sunset",
+        "wayne",
+    )
+]
+# The kphotoalbum copyright file is not DEP-5; it puts the whole package under GPL-2+.
+KPHOTOALBUM_LICENCE = (
+    "GPL-2+ (package copyright; the demo photos have no separate statement)",
+    "Jesper K. Pedersen and the KPhotoAlbum authors",
+)
+LXQT = {
+    "usr/share/lxqt/wallpapers/after-the-rain.jpg": "stefonarch",
+    "usr/share/lxqt/wallpapers/appleflower.png": "stefonarch",
+    "usr/share/lxqt/wallpapers/beam.png": "stefonarch",
+    "usr/share/lxqt/wallpapers/Butterfly-Kenneth-Wimer.jpg": "Kenneth Wimer",
+    "usr/share/lxqt/wallpapers/butterfly.png": "stefonarch",
+    "usr/share/lxqt/wallpapers/cloud.png": "LXQt Project Team",
+    "usr/share/lxqt/wallpapers/drop.png": "stefonarch",
+    "usr/share/lxqt/wallpapers/flowers.png": "stefonarch",
+    "usr/share/lxqt/wallpapers/fog.jpg": "stefonarch",
+    "usr/share/lxqt/wallpapers/this-is-not-windows.jpg": "stefonarch",
+    "usr/share/lxqt/wallpapers/Valendas.png": "LXQt Project Team",
+}
 
 # scikit-image colour photographs and the licence stated in skimage/data/_fetchers.py.
 SKIMAGE = {
@@ -250,7 +300,7 @@ def largest_image(folder: Path) -> Path:
 
 def save_photo(image: Image.Image, dest: Path) -> str:
     """Downscale to short side SHORT_SIDE, save as JPEG and return the file's sha256."""
-    image = image.convert("RGB")
+    image = ImageOps.exif_transpose(image).convert("RGB")
     scale = SHORT_SIDE / min(image.size)
     if scale < 1:
         size = (round(image.width * scale), round(image.height * scale))
@@ -286,7 +336,10 @@ def fetch_debian(package: str, members: list[str], out: Path, cache: Path) -> li
         doc = root / "usr" / "share" / "doc" / package / "copyright"
         stanzas = parse_dep5(doc.read_text(encoding="utf-8", errors="replace"))
         for member in members:
-            licence, author = dep5_licence(stanzas, member)
+            if package == "kphotoalbum":
+                licence, author = KPHOTOALBUM_LICENCE
+            else:
+                licence, author = dep5_licence(stanzas, member)
             source = root / member
             original = member
             if member.endswith(".edj"):
@@ -305,6 +358,14 @@ def fetch_debian(package: str, members: list[str], out: Path, cache: Path) -> li
                 info = dict(re.findall(r"^X-KDE-PluginInfo-(\w+)=(.*)$", desktop, re.M))
                 licence = f"{info['License']} (per .desktop; package copyright: {licence})"
                 author = f"{info['Author']} ({info['Website']})"
+                image = Image.open(source)
+            elif package == "lxqt-themes":
+                notice = (source.parent / "License").read_text(encoding="utf-8")
+                stated = re.search(r"creativecommons.org/licenses/by-sa/3.0", notice)
+                if not stated:
+                    raise RuntimeError(f"unexpected licence notice next to {member}")
+                licence = f"CC-BY-SA-3.0 (wallpapers/License; package copyright: {licence})"
+                author = f"{LXQT[member]} (LXQt Project Team)"
                 image = Image.open(source)
             else:
                 image = Image.open(source)
@@ -347,6 +408,8 @@ DEBIAN_SOURCES = {
     "plasma-workspace-wallpapers": PLASMA,
     "palapeli-data": PALAPELI,
     "enlightenment-data": ENLIGHTENMENT,
+    "kphotoalbum": KPHOTOALBUM,
+    "lxqt-themes": list(LXQT),
 }
 
 
