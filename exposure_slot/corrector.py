@@ -21,7 +21,7 @@ from PIL import Image
 from . import images
 from .errors import OptionError, UnsupportedPrecisionError
 from .network import ExposureSlotNet, NetOutput
-from .weights import WeightsInfo, load_weights, save_folder
+from .weights import load_weights, save_folder
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
 

@@ -65,10 +65,7 @@ def numpy_to_float(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, Ca
     def restore(out: np.ndarray) -> np.ndarray:
         if channels == 1:
             out = out @ np.array([0.299, 0.587, 0.114], dtype=np.float32)[:, None]
-        if dtype in _INT_MAX:
-            out = np.round(out * scale).astype(dtype)
-        else:
-            out = out.astype(dtype)
+        out = np.round(out * scale).astype(dtype) if dtype in _INT_MAX else out.astype(dtype)
         if alpha is not None:
             out = np.concatenate([out, alpha], axis=2)
         return out

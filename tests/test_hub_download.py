@@ -29,7 +29,6 @@ from exposure_slot.weights.hub import NETWORK_HINT, download_files, push_folder_
 if TYPE_CHECKING:
     from hub_server import HubEnv
 
-pytest_plugins = ("hub_server",)
 
 REPO = "exposure-slot/test-weights"
 WEIGHTS = "model.safetensors"

@@ -6,7 +6,6 @@ a :class:`WeightsInfo` describing it (shown by ``exposure-slot info``).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from .convert import (
     read_state_dict,
     save_folder,
 )
+from .hub import download_files, sha256_file
 from .manifest import Manifest, WeightsEntry, load_manifest
 
 __all__ = [
@@ -53,15 +53,6 @@ class WeightsInfo:
     level: int | None = None
 
 
-def sha256_file(path: str | Path) -> str:
-    """Streaming sha256 of a file (1 MiB chunks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _verify(path: Path, expected: str | None) -> str:
     actual = sha256_file(path)
     if expected is not None and actual != expected:
@@ -78,8 +69,6 @@ def _from_entry(entry: WeightsEntry, hub_kwargs: Mapping[str, Any]) -> tuple[Pat
         digest = _verify(folder / WEIGHTS_NAME, entry.sha256(WEIGHTS_NAME))
         return folder, digest
     if entry.repo_id is not None:
-        from .hub import download_files
-
         hashes = {f: h for f in (WEIGHTS_NAME, CONFIG_NAME) if (h := entry.sha256(f))}
         files = download_files(
             entry.repo_id,
@@ -134,8 +123,6 @@ def load_weights(
         net = load_folder(folder)
         return net, WeightsInfo(entry.name, str(folder), digest, entry.licence, net.config.level)
     if _REPO_ID.match(text) and not path.suffix:
-        from .hub import download_files
-
         files = download_files(text, [CONFIG_NAME, WEIGHTS_NAME], **hub_kwargs)
         folder = files[WEIGHTS_NAME].parent
         net = load_folder(folder)

@@ -97,9 +97,10 @@ def infer_config(state: Mapping[str, torch.Tensor]) -> NetConfig:
     while f"{prefix}slots_mu" in state:
         counts.append(int(state[f"{prefix}slots_mu"].shape[1]))
         prefix += "child."
-    if not counts or "conv_in.weight" not in state:
-        raise WeightsError("state dict has no slot levels or no input convolution")
-    return NetConfig(slot_counts=tuple(counts), width=int(state["conv_in.weight"].shape[0]))
+    if not counts:
+        raise WeightsError("state dict has no slot levels")
+    width = int(state["block.attn.slots.slots_mu"].shape[2]) // 4
+    return NetConfig(slot_counts=tuple(counts), width=width)
 
 
 def to_ours(state: Mapping[str, torch.Tensor]) -> StateDict:

@@ -1,0 +1,348 @@
+"""Train or fine-tune an Exposure-slot network on photos.
+
+Two kinds of data, mixable: plain well-exposed photos (``--photos``), from which
+:mod:`exposure_slot.synthesis` makes realistic badly exposed inputs on the fly, and the
+user's own (input, target) pairs (``--pairs INPUT_DIR TARGET_DIR``, matched by file stem).
+
+Loss: L1 + ``ssim_weight`` · (1 − SSIM) + ``aux_weight`` · MSE of the slot decoder
+(the paper's auxiliary loss). AdamW with linear warm-up and a cosine schedule. Samples mix
+whole photos downsized to the crop size (as the paper trains on 256×256 whole images) with
+random crops at random scales. Checkpoints are resumable and written atomically.
+
+Run ``python -m exposure_slot.training --help`` (or ``exposure-slot train --help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .errors import OptionError
+from .network import ExposureSlotNet, NetConfig
+from .synthesis import make_pair
+from .weights import load_weights, save_folder
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a run (saved with every checkpoint)."""
+
+    out: str = "runs/default"
+    photos: tuple[str, ...] = ()
+    photo_list: str | None = None
+    pairs: tuple[str, ...] = ()
+    init: str | None = None
+    level: int = 2
+    steps: int = 4000
+    batch: int = 8
+    crop: int = 128
+    whole_fraction: float = 0.5
+    lr: float = 2e-4
+    min_lr: float = 2e-6
+    warmup: int = 100
+    weight_decay: float = 1e-4
+    ssim_weight: float = 0.2
+    aux_weight: float = 0.1
+    seed: int = 0
+    max_side: int = 768
+    checkpoint_every: int = 100
+    device: str | None = None
+    amp: bool = True
+
+
+def _read_rgb(path: Path, max_side: int) -> np.ndarray:
+    """A photo as float32 RGB in [0, 1], downsized so its short side is ≤ ``max_side``."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"), dtype=np.float32) / 255
+    h, w = rgb.shape[:2]
+    scale = max_side / min(h, w)
+    if scale < 1:
+        rgb = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(rgb, dtype=np.float32)
+
+
+def list_photos(folders: Sequence[str], photo_list: str | None) -> list[Path]:
+    """Photos under ``folders``; with ``photo_list`` (a CSV with ``file`` and ``split``
+    columns, like docs/training_photos.csv) only those whose split is ``train``."""
+    paths = sorted(
+        p
+        for folder in folders
+        for p in Path(folder).rglob("*")
+        if p.suffix.lower() in PHOTO_SUFFIXES
+    )
+    if photo_list:
+        with open(photo_list, newline="") as handle:
+            train = {row["file"] for row in csv.DictReader(handle) if row["split"] == "train"}
+        paths = [p for p in paths if p.name in train]
+    return paths
+
+
+def list_pairs(input_dir: str, target_dir: str) -> list[tuple[Path, Path]]:
+    """(input, target) files matched by stem; inputs without a target are an error."""
+    targets = {p.stem: p for p in Path(target_dir).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES}
+    pairs, missing = [], []
+    for p in sorted(Path(input_dir).iterdir()):
+        if p.suffix.lower() not in PHOTO_SUFFIXES:
+            continue
+        if p.stem in targets:
+            pairs.append((p, targets[p.stem]))
+        else:
+            missing.append(p.name)
+    if missing:
+        raise OptionError(f"no target in {target_dir} for {len(missing)} inputs: {missing[:5]}")
+    return pairs
+
+
+class Sampler:
+    """Draws training pairs: synthetic from good photos, or crops of the user's pairs."""
+
+    def __init__(self, config: TrainConfig, rng: np.random.Generator):
+        self.config, self.rng = config, rng
+        self.photos = [
+            _read_rgb(p, config.max_side) for p in list_photos(config.photos, config.photo_list)
+        ]
+        self.pairs = []
+        for i in range(0, len(config.pairs), 2):
+            for a, b in list_pairs(config.pairs[i], config.pairs[i + 1]):
+                inp, tgt = _read_rgb(a, config.max_side), _read_rgb(b, config.max_side)
+                if inp.shape != tgt.shape:
+                    tgt = cv2.resize(tgt, inp.shape[1::-1], interpolation=cv2.INTER_AREA)
+                self.pairs.append((inp, tgt))
+        if not self.photos and not self.pairs:
+            raise OptionError("no training images: pass --photos DIR and/or --pairs IN_DIR GT_DIR")
+
+    def _view(self, *images: np.ndarray) -> list[np.ndarray]:
+        """The same whole-image resize or random-scale crop of each image, maybe flipped."""
+        size, rng = self.config.crop, self.rng
+        h, w = images[0].shape[:2]
+        if rng.random() < self.config.whole_fraction:
+            views = [cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images]
+        else:
+            side = int(min(h, w) * rng.uniform(0.25, 1.0))
+            side = max(side, min(size, h, w))
+            y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+            views = [
+                cv2.resize(
+                    im[y : y + side, x : x + side], (size, size), interpolation=cv2.INTER_AREA
+                )
+                for im in images
+            ]
+        if rng.random() < 0.5:
+            views = [v[:, ::-1] for v in views]
+        return [np.ascontiguousarray(v) for v in views]
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        n_photos, n_pairs = len(self.photos), len(self.pairs)
+        i = int(self.rng.integers(n_photos + n_pairs))
+        if i < n_photos:
+            (target,) = self._view(self.photos[i])
+            inp, target, _ = make_pair(target, self.rng)
+            return inp, target
+        inp, target = self._view(*self.pairs[i - n_photos])
+        return inp, target
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, targets = zip(*(self.sample() for _ in range(n)), strict=True)
+        to_t = lambda xs: torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
+        return to_t(inputs), to_t(targets)
+
+
+def ssim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 − SSIM (Gaussian 11×11, σ = 1.5, per channel), differentiable."""
+    coords = torch.arange(11, dtype=pred.dtype, device=pred.device) - 5
+    g = torch.exp(-(coords**2) / (2 * 1.5**2))
+    g = g / g.sum()
+    window = (g[:, None] * g[None, :]).expand(pred.shape[1], 1, 11, 11).contiguous()
+    blur = lambda x: F.conv2d(x, window, groups=pred.shape[1])  # noqa: E731
+    mu_p, mu_t = blur(pred), blur(target)
+    var_p = blur(pred * pred) - mu_p**2
+    var_t = blur(target * target) - mu_t**2
+    cov = blur(pred * target) - mu_p * mu_t
+    c1, c2 = 0.01**2, 0.03**2
+    ssim = ((2 * mu_p * mu_t + c1) * (2 * cov + c2)) / (
+        (mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2)
+    )
+    return 1 - ssim.mean()
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warm-up, then cosine from ``lr`` to ``min_lr`` at ``steps``."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    t = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * t))
+
+
+def build_model(config: TrainConfig) -> ExposureSlotNet:
+    """A fresh network (``init=None``) or one initialised from any weights source."""
+    slot_counts = (3, 7) if config.level == 2 else (3, 7, 10)
+    net = ExposureSlotNet(NetConfig(slot_counts=slot_counts), slot_decoder=True)
+    if config.init:
+        source, _ = load_weights(config.init)
+        missing = net.load_state_dict(source.float().state_dict(), strict=False)
+        if any(not k.startswith("slot_decoder.") for k in missing.missing_keys):
+            raise OptionError(f"--init weights do not fit a level-{config.level} network")
+    return net
+
+
+def _save_atomic(obj: object, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
+    """Run (or resume) training; returns the trained network (with its slot decoder)."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    torch.manual_seed(config.seed)
+    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    net = build_model(config).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    step, history = 0, []
+    rng = np.random.default_rng(config.seed)
+    if resume and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        net.load_state_dict(state["model"])
+        if "optimizer" in state:
+            opt.load_state_dict(state["optimizer"])
+        step, history = state["step"], state.get("history", [])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+    sampler = Sampler(config, rng)
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    stop = {"now": False}
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+
+    def checkpoint() -> None:
+        _save_atomic(
+            {
+                "model": net.state_dict(),
+                "optimizer": opt.state_dict(),
+                "step": step,
+                "history": history,
+                "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "config": asdict(config),
+            },
+            ckpt_path,
+        )
+        save_folder(net, out / "latest", extra_config={"trained_steps": step})
+
+    net.train()
+    bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
+    try:
+        while step < config.steps and not stop["now"]:
+            inputs, targets = (t.to(device) for t in sampler.batch(config.batch))
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(step, config)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                result = net(inputs)
+            pred = result.image.float()
+            l1 = F.l1_loss(pred, targets)
+            loss = l1 + config.ssim_weight * ssim_loss(pred.clamp(0, 1), targets)
+            if result.slot_map is not None and config.aux_weight > 0:
+                loss = loss + config.aux_weight * F.mse_loss(result.slot_map.float(), targets)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            scaler.step(opt)
+            scaler.update()
+            step += 1
+            history.append(
+                {"step": step, "loss": float(loss), "l1": float(l1), "time": time.time()}
+            )
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss):.4f}", l1=f"{float(l1):.4f}")
+            if step % config.checkpoint_every == 0:
+                checkpoint()
+    except KeyboardInterrupt:
+        stop["now"] = True
+    finally:
+        bar.close()
+        signal.signal(signal.SIGTERM, previous)
+        checkpoint()
+    return net.eval()
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
+    p = argparse.ArgumentParser(
+        prog="exposure-slot train",
+        description="Train or fine-tune an Exposure-slot network (resumable).",
+    )
+    d = TrainConfig()
+    p.add_argument("--out", default=d.out, help="run folder (checkpoint.pt, latest/)")
+    p.add_argument("--photos", nargs="*", default=[], help="folders of well-exposed photos")
+    p.add_argument("--photo-list", help="CSV with file,split columns: use split=train only")
+    p.add_argument(
+        "--pairs", nargs=2, action="append", default=[], metavar=("INPUT_DIR", "TARGET_DIR")
+    )
+    p.add_argument("--init", help="start from these weights (e.g. 'default' to fine-tune)")
+    p.add_argument("--level", type=int, choices=(2, 3), default=d.level)
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--crop", type=int, default=d.crop)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--ssim-weight", type=float, default=d.ssim_weight)
+    p.add_argument("--aux-weight", type=float, default=d.aux_weight)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--device")
+    p.add_argument("--no-amp", action="store_true", help="disable fp16 autocast on CUDA")
+    p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
+    a = p.parse_args(argv)
+    config = TrainConfig(
+        out=a.out,
+        photos=tuple(a.photos),
+        photo_list=a.photo_list,
+        pairs=tuple(x for pair in a.pairs for x in pair),
+        init=a.init,
+        level=a.level,
+        steps=a.steps,
+        batch=a.batch,
+        crop=a.crop,
+        lr=a.lr,
+        ssim_weight=a.ssim_weight,
+        aux_weight=a.aux_weight,
+        seed=a.seed,
+        checkpoint_every=a.checkpoint_every,
+        device=a.device,
+        amp=not a.no_amp,
+    )
+    if config.crop % 4:
+        p.error("--crop must be a multiple of 4")
+    return config, not a.no_resume
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config, resume = parse_args(argv)
+    (Path(config.out)).mkdir(parents=True, exist_ok=True)
+    (Path(config.out) / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
+    train(config, resume=resume)
+    print(f"weights written to {Path(config.out) / 'latest'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
