@@ -33,7 +33,7 @@ from exposure_slot.errors import ImageTypeError, InvalidImageError, OptionError
 DIRECTIONS = ("under", "over", "mixed")
 DIRECTION_WEIGHTS = (0.45, 0.35, 0.20)
 # EV range a calibrated global EV may take per direction (stops).
-EV_LIMITS = {"under": (-7.0, -0.7), "over": (0.5, 5.0), "mixed": (-3.0, 1.5)}
+EV_LIMITS = {"under": (-7.0, -0.7), "over": (0.5, 5.0), "mixed": (-4.0, 0.0)}
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
@@ -90,7 +90,7 @@ def sample_params(rng: np.random.Generator, direction: str | None = None) -> Exp
     ramp or blob, so one part of the frame is too dark and another too bright.
 
     ``target_mean`` is drawn to match the mean luma of real badly exposed photos (under:
-    median 0.12, 5th-95th percentile about 0.08-0.19; over: median 0.77, about 0.68-0.86),
+    median 0.12, 5th-95th percentile about 0.08-0.19; over: median 0.79, about 0.71-0.87),
     because the right EV depends on how bright the photo is (see ``calibrate_ev``).
     """
     if direction is None:
@@ -111,9 +111,9 @@ def sample_params(rng: np.random.Generator, direction: str | None = None) -> Exp
         ev = float(rng.uniform(0.7, 3.0))
         ramp_ev = float(rng.uniform(-1.0, 1.0))
         blob_ev = float(rng.uniform(-1.5, 1.5)) if rng.random() < 0.4 else 0.0
-        target_mean = float(np.clip(rng.normal(0.77, 0.055), 0.6, 0.9))
+        target_mean = float(np.clip(rng.normal(0.79, 0.05), 0.6, 0.9))
     else:
-        ev = float(rng.uniform(-2.0, 0.5))
+        ev = float(rng.uniform(-2.5, 0.0))
         sign = float(rng.choice([-1.0, 1.0]))
         if rng.random() < 0.5:
             ramp_ev, blob_ev = sign * float(rng.uniform(2.0, 4.0)), 0.0
@@ -121,7 +121,7 @@ def sample_params(rng: np.random.Generator, direction: str | None = None) -> Exp
             ramp_ev = float(rng.uniform(-1.0, 1.0))
             blob_ev = float(rng.uniform(2.0, 4.0))
             blob_radius = float(rng.uniform(0.2, 0.5))
-        target_mean = float(rng.uniform(0.25, 0.6))
+        target_mean = float(rng.uniform(0.25, 0.55))
 
     expand_c = float(rng.uniform(0.85, 0.97))
     dark = ev < 0
@@ -134,7 +134,7 @@ def sample_params(rng: np.random.Generator, direction: str | None = None) -> Exp
         blob_center=blob_center,
         blob_radius=blob_radius,
         blob_at_brightest=blob_at_brightest,
-        hdr_boost=float(rng.uniform(0.2, 1.5)),
+        hdr_boost=float(rng.uniform(0.0, 0.7) if direction == "over" else rng.uniform(0.2, 1.5)),
         expand_c=expand_c,
         shoulder_c=float(np.clip(expand_c + rng.uniform(-0.04, 0.03), 0.8, 0.98)),
         toe=float(rng.uniform(0.0, 0.02)),
