@@ -175,9 +175,18 @@ LXQT = {
     "usr/share/lxqt/wallpapers/Valendas.png": "LXQt Project Team",
 }
 
+# JPEG XL test photographs: three CC0 photos from wesaturate.com and libjxl's flower.
+LIBJXL = [
+    "usr/share/libjxl-testdata/external/wesaturate/500px/cvo9xd_keong_macan_srgb8.png",
+    "usr/share/libjxl-testdata/external/wesaturate/500px/tmshre_riaphotographs_srgb8.png",
+    "usr/share/libjxl-testdata/external/wesaturate/500px/u76c0g_bliznaca_srgb8.png",
+    "usr/share/libjxl-testdata/jxl/flower/flower.png",
+]
+
 # scikit-image colour photographs and the licence stated in skimage/data/_fetchers.py.
 SKIMAGE = {
     "astronaut.png": ("public-domain", "NASA (no known copyright restrictions)"),
+    "camera.png": ("CC0-1.0", "Lav Varshney (greyscale photo, saved as RGB)"),
     "chelsea.png": ("CC0-1.0", "Stefan van der Walt"),
     "coffee.png": ("CC0-1.0", "Rachel Michetti"),
     "rocket.jpg": ("public-domain", "SpaceX"),
@@ -340,6 +349,8 @@ def fetch_debian(package: str, members: list[str], out: Path, cache: Path) -> li
                 licence, author = KPHOTOALBUM_LICENCE
             else:
                 licence, author = dep5_licence(stanzas, member)
+                if author.lower() == "none":
+                    author = "none stated (see the README.md next to the file)"
             source = root / member
             original = member
             if member.endswith(".edj"):
@@ -410,6 +421,7 @@ DEBIAN_SOURCES = {
     "enlightenment-data": ENLIGHTENMENT,
     "kphotoalbum": KPHOTOALBUM,
     "lxqt-themes": list(LXQT),
+    "libjxl-testdata": LIBJXL,
 }
 
 
