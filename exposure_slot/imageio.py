@@ -1,0 +1,861 @@
+"""Reading and writing image files for exposure correction.
+
+The network consumes float32 RGB in [0, 1]; photographers hand us JPEG, PNG, TIFF, WebP,
+BMP and anything else Pillow reads, in any of Pillow's modes, at 8 or 16 bits. This module
+turns such a file into an :class:`ImageData` (the colour to correct plus everything needed to
+write the result back the way it came: alpha, bit depth, colour kind, ICC profile, EXIF, XMP,
+dpi) and writes a corrected image atomically, in a mode that matches the original.
+
+Conversion choices (documented for the README):
+
+* Orientation: the EXIF Orientation tag (all 8 values, ``PIL.ImageOps.exif_transpose``
+  semantics) is applied to the pixels and the alpha on read; the EXIF and XMP written back
+  say Orientation = 1.
+* EXIF is kept byte for byte except two in-place edits: Orientation is set to 1 and the link
+  to the embedded thumbnail (IFD1) is cleared, because that thumbnail shows the uncorrected,
+  un-rotated picture. ``ImageData.exif`` is always ``b"Exif\\0\\0"`` + a TIFF structure (the
+  JPEG APP1 convention). TIFF files have no EXIF block: their descriptive tags (Make, Model,
+  DateTime, the Exif and GPS sub-directories...) are gathered into one, and merged back into
+  the TIFF directory on write.
+* Quantisation: float → integer is ``rint(clip(x, 0, 1) * (2**bits - 1))``, round to nearest
+  with ties to even; integer → float divides by ``2**bits - 1``. An 8-bit or 16-bit image
+  read and written unchanged is therefore bit-identical.
+* Grayscale ('1', 'L', 'LA', 'I;16', 'I', 'F') in → grayscale out. The RGB result is turned
+  into luma with the Rec.601 weights 0.299, 0.587, 0.114 applied to the stored (gamma-encoded)
+  values, as Pillow's ``convert("L")`` does; a gray image that went through unchanged comes back
+  identical. Formats without grayscale (WebP) get that luma in all three channels.
+* Palette ('P') in → RGB out (RGBA when the palette had transparency): the corrected colours
+  do not fit the original palette. Bilevel ('1') in → 8-bit grayscale out.
+* CMYK in → RGB: Pillow's conversion (it undoes the inverted Adobe CMYK JPEG convention), not
+  colour-managed. An ICC profile is written only where its colour space matches the written
+  pixels (RGB profile on RGB, GRAY profile on grayscale), so a CMYK profile is dropped.
+* 'I' (32-bit integer) is divided by 65535 when the file declares at most 16 bits per sample,
+  else by 2**31 - 1 (Pillow holds 'I' as signed 32-bit), negatives clipping to 0; 'F' (float)
+  is taken as already in [0, 1] (NaN -> 0). Both are written back as 16-bit grayscale where the
+  format allows.
+* Alpha is carried bit-exact (same dtype) to PNG, TIFF and WebP (8-bit there), rescaled when
+  the output bit depth differs, and dropped for JPEG and BMP (no compositing).
+* 16 bits per sample are kept for PNG and TIFF output and reduced to 8 elsewhere. Pillow
+  decodes 16-bit RGB, RGBA and gray+alpha to 8 bits, so those pixels are decoded with OpenCV
+  (metadata still comes from Pillow); PNG and TIFF are written at 16 bits by our own encoders
+  (TIFF output always goes through ours: Deflate with horizontal predictor). 16-bit gray+alpha
+  is written to TIFF as RGBA with equal colour channels, since Pillow cannot open 16-bit
+  gray+alpha TIFF.
+* Only the first frame of animated or multi-page files is read.
+* ``quality`` (default 95) applies to JPEG and WebP; JPEG at quality >= 90 uses 4:4:4 chroma.
+* Also carried: dpi (JPEG, PNG, TIFF, BMP), XMP (JPEG, PNG, TIFF, WebP; Orientation reset),
+  JPEG comment and JPEG APP13 (IPTC / Photoshop) segments between JPEG files. Not carried:
+  PNG text chunks other than XMP, other JPEG APPn segments, the EXIF thumbnail, animation.
+* Every image is fully decoded on read, so a truncated file is an error, never a half-grey
+  picture, as long as Pillow's global ``ImageFile.LOAD_TRUNCATED_IMAGES`` keeps its default
+  (False); we never change it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import struct
+import threading
+import warnings
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import cv2
+import numpy as np
+from PIL import Image, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
+
+from exposure_slot.errors import (
+    ExposureSlotError,
+    ImageReadError,
+    ImageTooLargeError,
+    ImageTypeError,
+    ImageWriteError,
+    InvalidImageError,
+    OptionError,
+)
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_QUALITY",
+    "WRITABLE_EXTENSIONS",
+    "ImageData",
+    "from_uint",
+    "read_image",
+    "to_uint",
+    "write_image",
+]
+
+DEFAULT_MAX_PIXELS: int = 200_000_000
+"""Largest width × height :func:`read_image` decodes unless told otherwise (bomb guard)."""
+
+DEFAULT_QUALITY: int = 95
+"""JPEG / WebP quality used when ``write_image`` gets ``quality=None``."""
+
+_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
+_ORIENTATION_TAG = 0x0112
+_EXIF_IFD, _GPS_IFD, _INTEROP_IFD = 0x8769, 0x8825, 0xA005
+_EXIF_PREFIX = b"Exif\x00\x00"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_XMP_PNG_KEY = "XML:com.adobe.xmp"
+_XMP_ORIENTATION = re.compile(rb"(tiff:Orientation\s*(?:=\s*[\"']|>)\s*)[0-9]")
+# TIFF tags that describe pixel storage rather than the picture: never copied between files.
+_TIFF_STORAGE_TAGS = frozenset(
+    {254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 282, 283}
+    | {284, 296, 317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 347, 513, 514}
+    | {530, 531, 532, 700, 34675, _ORIENTATION_TAG}
+)
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+@dataclass
+class ImageData:
+    """A decoded image: the colour to correct plus what is needed to write it back alike.
+
+    ``rgb`` is H×W×3 float32 in [0, 1], upright (EXIF orientation applied). ``alpha`` is H×W
+    in the file's own dtype (uint8 or uint16), oriented like ``rgb``. ``bit_depth`` is 8 or 16
+    (the precision ``rgb`` was decoded at). ``mode`` is Pillow's mode of the file ('RGB', 'L',
+    'RGBA', 'LA', 'P', 'CMYK', 'I;16', ...): it picks the colour kind written back. ``exif``
+    holds Orientation = 1. ``info`` carries 'dpi' (x, y), 'orientation' (the file's original
+    EXIF value), 'xmp' (bytes), 'comment' and 'app13' (JPEG) when the file had them.
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None
+    bit_depth: int = 8
+    mode: str = "RGB"
+    format: str | None = None
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def to_uint(values: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Quantise floats in [0, 1] to uint8 / uint16: clip, scale by 2**bits - 1, round to nearest.
+
+    Ties round to even (``numpy.rint``). NaN or infinite values raise InvalidImageError.
+    """
+    dtype = _uint_dtype(bit_depth)
+    values = np.asarray(values)
+    if not np.isfinite(values).all():
+        raise InvalidImageError("image values contain NaN or infinity; cannot quantise them")
+    scaled = np.clip(values, 0.0, 1.0) * np.float32(np.iinfo(dtype).max)
+    return np.rint(scaled).astype(dtype)
+
+
+def from_uint(values: np.ndarray) -> np.ndarray:
+    """Convert uint8 / uint16 samples to float32 in [0, 1] (divide by 255 or 65535)."""
+    values = np.asarray(values)
+    if values.dtype not in (np.uint8, np.uint16):
+        raise ImageTypeError(f"expected uint8 or uint16 samples, got dtype {values.dtype}")
+    out = values.astype(np.float32)
+    out /= np.float32(np.iinfo(values.dtype).max)
+    return out
+
+
+def _uint_dtype(bit_depth: int) -> type[np.unsignedinteger]:
+    if bit_depth == 8:
+        return np.uint8
+    if bit_depth == 16:
+        return np.uint16
+    raise OptionError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def read_image(
+    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> ImageData:
+    """Read an image file into an :class:`ImageData` (float32 RGB in [0, 1], upright).
+
+    The pixel count is checked from the header, before anything is decoded: more than
+    ``max_pixels`` raises ImageTooLargeError (``max_pixels=None`` disables the guard, which then
+    also replaces Pillow's own decompression-bomb limit). Every failure to read is an
+    ImageReadError naming the file and the reason.
+    """
+    name = _path_name(path, ImageReadError)
+    if max_pixels is not None and (
+        isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1
+    ):
+        raise OptionError(f"max_pixels must be a positive integer or None, got {max_pixels!r}")
+    _check_readable(name)
+    try:
+        return _read(name, max_pixels, lift_pillow_limit=False)
+    except Image.DecompressionBombError:
+        # Pillow's own limit (2 × Image.MAX_IMAGE_PIXELS) fired before we saw the header; ours
+        # decides, so look again with Pillow's lifted.
+        return _read(name, max_pixels, lift_pillow_limit=True)
+
+
+def _path_name(path: object, error: type[ExposureSlotError]) -> str:
+    try:
+        name = os.fspath(path)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ImageTypeError(
+            f"image path must be a str or os.PathLike, got {type(path).__name__}"
+        ) from exc
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
+    if not name:
+        raise error("image path is empty")
+    return name
+
+
+def _check_readable(name: str) -> None:
+    try:
+        size = os.stat(name).st_size
+    except FileNotFoundError as exc:
+        raise ImageReadError(f"no such file: {name}") from exc
+    except OSError as exc:
+        raise ImageReadError(f"cannot read {name}: {_reason(exc)}") from exc
+    if os.path.isdir(name):
+        raise ImageReadError(f"cannot read {name}: it is a directory, not an image file")
+    if size == 0:
+        raise ImageReadError(f"cannot read {name}: the file is empty (0 bytes)")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def _pillow_bomb_guard(lifted: bool) -> Iterator[None]:
+    """Silence Pillow's bomb warning (our limit rules) and, if asked, lift its error limit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        if not lifted:
+            yield
+            return
+        # Image.MAX_IMAGE_PIXELS is process-wide: change it under a lock and restore it.
+        with _PILLOW_LIMIT_LOCK:
+            saved = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+            try:
+                yield
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+
+
+def _read(name: str, max_pixels: int | None, *, lift_pillow_limit: bool) -> ImageData:
+    with _pillow_bomb_guard(lift_pillow_limit):
+        try:
+            fp = open(name, "rb")  # noqa: SIM115 (closed by the with statement below)
+        except OSError as exc:
+            raise ImageReadError(f"cannot read {name}: {_reason(exc)}") from exc
+        # Pillow gets a file object, not the path, so that it never memory-maps the pixels:
+        # its mmap path ignores the size swap of a TIFF turned by 90° and garbles the image.
+        with fp, _identify(fp, name) as im:
+            width, height = im.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ImageTooLargeError(
+                    f"{name} is {width}×{height} = {width * height:,} pixels, more than the limit"
+                    f" of {max_pixels:,} (a guard against decompression bombs); pass a larger"
+                    " max_pixels, or max_pixels=None, to read it anyway"
+                )
+            try:
+                return _decode(im, name)
+            except (Image.DecompressionBombError, ExposureSlotError):
+                raise
+            except Exception as exc:
+                raise ImageReadError(
+                    f"cannot decode {name}: {_reason(exc)} (is the file truncated or corrupt?)"
+                ) from exc
+
+
+def _identify(fp: BinaryIO, name: str) -> Image.Image:
+    """Open an image header with Pillow (reads no pixels)."""
+    try:
+        return Image.open(fp)
+    except Image.DecompressionBombError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ImageReadError(
+            f"cannot read {name}: not an image file, or a format Pillow cannot identify"
+        ) from exc
+    except Exception as exc:
+        raise ImageReadError(f"cannot read {name}: {_reason(exc)}") from exc
+
+
+def _decode(im: Image.Image, name: str) -> ImageData:
+    """Decode an opened image fully and gather its metadata."""
+    bits, mode = _storage(im)  # before load(), which clears the tile list it reads
+    orientation = _orientation(im)  # the file's; Pillow >= 10 drops a TIFF's tag while loading
+    im.load()  # full decode: a truncated file raises here; also reads chunks after the pixels
+    colour, alpha = _pillow_planes(im, bits)
+    pending = _orientation(im)  # what Pillow's pixels still need (it orients TIFF itself)
+    colour, alpha = _orient(colour, pending), _orient(alpha, pending)
+    if bits == 16 and mode in ("RGB", "RGBA", "LA"):
+        colour, alpha = _decode_16bit_colour(name, mode, orientation, colour)
+    if colour.dtype in (np.uint8, np.uint16):
+        bit_depth = 8 * colour.dtype.itemsize
+        values = from_uint(colour)
+    else:
+        bit_depth = 16
+        values = colour
+    rgb = np.ascontiguousarray(
+        np.repeat(values[..., None], 3, axis=2) if values.ndim == 2 else values
+    )
+    return ImageData(
+        rgb=rgb,
+        alpha=None if alpha is None else np.ascontiguousarray(alpha),
+        bit_depth=bit_depth,
+        mode=mode,
+        format=im.format,
+        icc_profile=im.info.get("icc_profile") or None,
+        exif=_exif_of(im),
+        info=_extra_info(im, orientation),
+    )
+
+
+def _storage(im: Image.Image) -> tuple[int, str]:
+    """Bits per sample the file declares, and the colour kind of what it stores.
+
+    Pillow's mode hides 16-bit colour (a 16-bit RGB PNG opens as 'RGB', a 16-bit gray+alpha
+    PNG as 'RGBA'); the raw mode of its first tile, the TIFF BitsPerSample tag or the PPM
+    maximum value tell.
+    """
+    args = im.tile[0].args if im.tile else None
+    rawmode = args[0] if isinstance(args, tuple) and args else args
+    rawmode = rawmode if isinstance(rawmode, str) else ""
+    mode = "LA" if rawmode.startswith("LA;16") else im.mode
+    tags = getattr(im, "tag_v2", None)
+    if tags is not None and 258 in tags:
+        value = tags[258]
+        return (max(value) if isinstance(value, tuple) else int(value)), mode
+    ppm_maxval = args[1] if im.format == "PPM" and isinstance(args, tuple) and len(args) > 1 else 0
+    if (
+        im.mode.startswith("I;16")
+        or ";16" in rawmode
+        or (isinstance(ppm_maxval, int) and ppm_maxval > 255)
+    ):
+        return 16, mode
+    return (32 if im.mode in ("I", "F") else 8), mode
+
+
+def _decode_16bit_colour(
+    name: str, mode: str, orientation: int, upright_8bit: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decode 16-bit RGB / RGBA / gray+alpha pixels with OpenCV (Pillow keeps only 8 bits).
+
+    OpenCV ignores a PNG's EXIF orientation but its TIFF decoder applies the TIFF's (5.0 does
+    even with IMREAD_UNCHANGED), so both the raw and the oriented decode are tried: the one
+    whose high bytes match Pillow's upright 8-bit decode wins. This also guards the channel
+    order. No match raises ImageReadError.
+    """
+    decoded = cv2.imdecode(np.fromfile(name, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.dtype != np.uint16:
+        raise ImageReadError(f"cannot decode {name}: OpenCV could not decode its 16-bit pixels")
+    reference = upright_8bit[..., 0] if mode == "LA" and upright_8bit.ndim == 3 else upright_8bit
+    step = max(1, int(np.sqrt(reference.shape[0] * reference.shape[1] / 1e6)))
+    candidates = [decoded] if orientation == 1 else [decoded, _orient(decoded, orientation)]
+    for candidate in candidates:
+        colour, alpha = _opencv_planes(candidate, mode)
+        if colour is None or colour.shape != reference.shape:
+            continue
+        high = (colour[::step, ::step] >> 8).astype(np.int16)
+        if np.abs(high - reference[::step, ::step]).mean() <= 1.0:
+            return colour, alpha
+    raise ImageReadError(
+        f"cannot decode {name}: OpenCV's 16-bit decode does not match Pillow's 8-bit one"
+    )
+
+
+def _opencv_planes(decoded: np.ndarray, mode: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Colour and alpha planes of an OpenCV decode (BGR order), or (None, None) if unexpected."""
+    channels = 1 if decoded.ndim == 2 else decoded.shape[2]
+    if mode == "LA" and channels in (2, 4):  # OpenCV may expand gray+alpha to BGRA
+        return decoded[..., 0], decoded[..., channels - 1]
+    if mode in ("RGB", "RGBA") and channels == len(mode):
+        return decoded[..., 2::-1], (decoded[..., 3] if mode == "RGBA" else None)
+    return None, None
+
+
+def _pillow_planes(im: Image.Image, bits: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Colour (H×W gray or H×W×3) and alpha planes of a decoded Pillow image.
+
+    Integer planes keep their dtype (uint8 / uint16); 'I' and 'F' become float32 in [0, 1].
+    """
+    mode = im.mode
+    if mode == "I" or mode == "F":
+        data = np.asarray(im, dtype=np.float32 if mode == "F" else np.float64)
+        if mode == "I":
+            data = data / (65535.0 if bits <= 16 else 2147483647.0)
+        return np.clip(np.nan_to_num(data, nan=0.0), 0.0, 1.0).astype(np.float32), None
+    if mode.startswith("I;16"):
+        return np.asarray(im).astype(np.uint16), None
+    transparent = "transparency" in im.info
+    if mode in ("1", "L") and not transparent:
+        return np.asarray(im.convert("L")), None
+    if mode in ("LA", "La", "L"):
+        planes = np.asarray(im.convert("LA"))
+        return planes[..., 0], planes[..., 1]
+    if mode in ("RGBA", "RGBa", "PA") or (transparent and mode in ("P", "RGB")):
+        planes = np.asarray(im.convert("RGBA"))
+        return planes[..., :3], planes[..., 3]
+    try:
+        return np.asarray(im if mode == "RGB" else im.convert("RGB")), None
+    except ValueError as exc:
+        raise ImageReadError(f"cannot convert colour mode {mode!r} to RGB") from exc
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # unreadable EXIF: Pillow would not rotate either
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _orient(plane: np.ndarray | None, orientation: int) -> np.ndarray | None:
+    """Apply an EXIF orientation (1-8) to an H×W or H×W×C array, as exif_transpose does."""
+    if plane is None or orientation == 1:
+        return plane
+    if orientation in (5, 7):  # transpose / transverse: mirror across a diagonal
+        plane = np.swapaxes(plane, 0, 1)
+        return plane if orientation == 5 else plane[::-1, ::-1]
+    return {
+        2: lambda p: p[:, ::-1],
+        3: lambda p: p[::-1, ::-1],
+        4: lambda p: p[::-1],
+        6: lambda p: np.rot90(p, -1),
+        8: lambda p: np.rot90(p, 1),
+    }[orientation](plane)
+
+
+def _exif_of(im: Image.Image) -> bytes | None:
+    """The file's EXIF as ``Exif\\0\\0`` + TIFF bytes, Orientation 1 and no thumbnail link."""
+    raw = im.info.get("exif")
+    if raw:
+        return _normalise_exif(raw)
+    if im.format != "TIFF":
+        return None
+    tags = _descriptive_exif_tags(im.getexif())
+    if not tags:
+        return None
+    exif = Image.Exif()
+    for tag, value in tags.items():
+        exif[tag] = value
+    return _normalise_exif(exif.tobytes())
+
+
+def _descriptive_exif_tags(exif: Image.Exif) -> dict[int, Any]:
+    """IFD0 tags that describe the picture (not its storage), sub-directories as dicts."""
+    tags: dict[int, Any] = {}
+    for tag, value in exif.items():
+        if tag in _TIFF_STORAGE_TAGS:
+            continue
+        if tag in (_EXIF_IFD, _GPS_IFD):
+            value = dict(exif.get_ifd(tag))
+            if _INTEROP_IFD in value:
+                value[_INTEROP_IFD] = dict(exif.get_ifd(_INTEROP_IFD))
+            if not value:
+                continue
+        tags[tag] = value
+    return tags
+
+
+def _normalise_exif(raw: bytes) -> bytes:
+    """Add the ``Exif\\0\\0`` prefix, set Orientation to 1 and unlink IFD1, all in place.
+
+    Everything else stays byte-identical (maker notes keep their offsets). A block we cannot
+    walk is returned unchanged: Pillow could not have read an orientation from it either.
+    """
+    data = bytearray(raw if raw.startswith(_EXIF_PREFIX) else _EXIF_PREFIX + raw)
+    tiff = memoryview(data)[len(_EXIF_PREFIX) :]
+    order = {b"II": "<", b"MM": ">"}.get(bytes(tiff[:2]))
+    if order is None or len(tiff) < 8:
+        return bytes(data)
+    (ifd0,) = struct.unpack_from(order + "I", tiff, 4)
+    if ifd0 + 2 > len(tiff):
+        return bytes(data)
+    (count,) = struct.unpack_from(order + "H", tiff, ifd0)
+    next_link = ifd0 + 2 + 12 * count
+    if next_link + 4 > len(tiff):
+        return bytes(data)
+    for entry in range(ifd0 + 2, next_link, 12):
+        tag, kind, n = struct.unpack_from(order + "HHI", tiff, entry)
+        if tag == _ORIENTATION_TAG and n == 1 and kind in (3, 4):  # SHORT or LONG
+            struct.pack_into(order + ("H" if kind == 3 else "I"), tiff, entry + 8, 1)
+    struct.pack_into(order + "I", tiff, next_link, 0)
+    tiff.release()
+    return bytes(data)
+
+
+def _normalise_xmp(xmp: bytes | str) -> bytes:
+    data = xmp.encode("utf-8") if isinstance(xmp, str) else bytes(xmp)
+    return _XMP_ORIENTATION.sub(rb"\g<1>1", data)
+
+
+def _extra_info(im: Image.Image, orientation: int) -> dict[str, Any]:
+    info: dict[str, Any] = {"orientation": orientation}
+    dpi = im.info.get("dpi")
+    if isinstance(dpi, tuple) and len(dpi) == 2:
+        values = tuple(float(v) for v in dpi)
+        if all(np.isfinite(v) and v > 0 for v in values):
+            info["dpi"] = values
+    xmp = im.info.get("xmp")
+    if xmp:
+        info["xmp"] = _normalise_xmp(xmp)
+    comment = im.info.get("comment")
+    if comment:
+        info["comment"] = comment
+    app13 = [data for marker, data in getattr(im, "applist", ()) if marker == "APP13"]
+    if app13:
+        info["app13"] = app13
+    return info
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Format:
+    """What an output format can hold."""
+
+    pillow_name: str
+    gray: bool = True
+    alpha: bool = True
+    sixteen_bit: bool = False
+    metadata: bool = True  # ICC profile, EXIF, XMP
+    lossy: bool = False
+
+
+_JPEG = _Format("JPEG", alpha=False, lossy=True)
+_TIFF = _Format("TIFF", sixteen_bit=True)
+_FORMATS: dict[str, _Format] = {
+    ".jpg": _JPEG,
+    ".jpeg": _JPEG,
+    ".png": _Format("PNG", sixteen_bit=True),
+    ".tif": _TIFF,
+    ".tiff": _TIFF,
+    ".webp": _Format("WEBP", gray=False, lossy=True),
+    ".bmp": _Format("BMP", alpha=False, metadata=False),
+}
+WRITABLE_EXTENSIONS: tuple[str, ...] = tuple(sorted(_FORMATS))
+"""File extensions :func:`write_image` accepts (case-insensitive)."""
+
+_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+@dataclass
+class _Encoded:
+    """Pixels ready for an encoder (H×W×C uint8/uint16, C = 1..4) plus the metadata to embed."""
+
+    pixels: np.ndarray
+    icc_profile: bytes | None
+    exif: bytes | None
+    xmp: bytes | None
+    dpi: tuple[float, float] | None
+    comment: bytes | None
+    app13: list[bytes]
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    rgb: np.ndarray,
+    like: ImageData | None = None,
+    *,
+    quality: int | None = None,
+) -> None:
+    """Write ``rgb`` (H×W×3 float in [0, 1]; uint8/uint16 also accepted) to ``path`` atomically.
+
+    The format comes from the extension (see WRITABLE_EXTENSIONS). With ``like`` (usually what
+    read_image returned), the output matches it: grayscale stays grayscale, alpha is carried,
+    16-bit stays 16-bit where the format allows, and the ICC profile, EXIF (Orientation 1),
+    XMP and dpi are embedded where the format supports them. ``quality`` (1-100, default 95)
+    is used by JPEG and WebP. The image is never resized. The file is first written to a
+    hidden temporary file in the same folder, then renamed over ``path``: on any failure no
+    partial output is left. Filesystem and encoder failures raise ImageWriteError.
+    """
+    target = Path(_path_name(path, ImageWriteError))
+    spec = _FORMATS.get(target.suffix.lower())
+    if spec is None:
+        shown = f"extension {target.suffix!r}" if target.suffix else "no file extension"
+        raise ImageWriteError(
+            f"cannot write {target}: {shown}; use one of {', '.join(WRITABLE_EXTENSIONS)}"
+        )
+    if quality is None:
+        quality = DEFAULT_QUALITY
+    elif isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise OptionError(f"quality must be an integer from 1 to 100, got {quality!r}")
+    if like is not None and not isinstance(like, ImageData):
+        raise ImageTypeError(f"like must be an ImageData or None, got {type(like).__name__}")
+    encoded = _prepare(rgb, like, spec)
+    if target.is_dir():
+        raise ImageWriteError(f"cannot write {target}: it is a directory")
+    try:
+        _atomic_write(target, lambda f: _encode(f, encoded, spec, quality))
+    except ExposureSlotError:
+        raise
+    except OSError as exc:
+        raise ImageWriteError(f"cannot write {target}: {_reason(exc)}") from exc
+    except Exception as exc:
+        raise ImageWriteError(
+            f"cannot encode {target} as {spec.pillow_name}: {_reason(exc)}"
+        ) from exc
+
+
+def _prepare(rgb: object, like: ImageData | None, spec: _Format) -> _Encoded:
+    """Validate ``rgb`` and turn it into the integer pixels and metadata the format takes."""
+    if not isinstance(rgb, np.ndarray):
+        raise ImageTypeError(f"rgb must be a numpy array, got {type(rgb).__name__}")
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise InvalidImageError(f"rgb must have shape (height, width, 3), got {rgb.shape}")
+    if rgb.dtype in (np.uint8, np.uint16):
+        source_bits = 8 * rgb.dtype.itemsize
+        rgb = from_uint(rgb)
+    elif np.issubdtype(rgb.dtype, np.floating):
+        source_bits = 8
+    else:
+        raise ImageTypeError(f"rgb must be a float, uint8 or uint16 array, got dtype {rgb.dtype}")
+    wanted_bits = like.bit_depth if like is not None else source_bits
+    bits = 16 if wanted_bits == 16 and spec.sixteen_bit else 8
+    alpha = like.alpha if like is not None and spec.alpha else None
+    if alpha is not None and alpha.shape != rgb.shape[:2]:
+        raise InvalidImageError(
+            f"like.alpha is {alpha.shape[1]}×{alpha.shape[0]} but rgb is"
+            f" {rgb.shape[1]}×{rgb.shape[0]}; write_image never resizes"
+        )
+    if like is not None and like.mode in _GRAY_MODES:
+        planes = to_uint(rgb @ _LUMA_WEIGHTS, bits)[..., None]
+        # Pillow cannot open 16-bit gray+alpha TIFF (nor write it): use RGBA with equal colours.
+        lone_gray = spec.gray and not (spec is _TIFF and bits == 16 and alpha is not None)
+        planes = planes if lone_gray else np.repeat(planes, 3, axis=2)
+    else:
+        planes = to_uint(rgb, bits)
+    if alpha is not None:
+        planes = np.concatenate([planes, _alpha_at(alpha, bits)[..., None]], axis=2)
+    colour_space = "GRAY" if planes.shape[2] <= 2 else "RGB "
+    info = like.info if like is not None else {}
+    icc = like.icc_profile if like is not None else None
+    keep = spec.metadata
+    xmp = info.get("xmp")
+    return _Encoded(
+        pixels=np.ascontiguousarray(planes),
+        icc_profile=icc if keep and icc and icc[16:20] == colour_space.encode() else None,
+        exif=_normalise_exif(like.exif) if keep and like is not None and like.exif else None,
+        xmp=_normalise_xmp(xmp) if keep and xmp else None,
+        dpi=info.get("dpi"),
+        comment=info.get("comment") if spec is _JPEG else None,
+        app13=list(info.get("app13", ())) if spec is _JPEG else [],
+    )
+
+
+def _alpha_at(alpha: np.ndarray, bits: int) -> np.ndarray:
+    """Alpha as uint8/uint16 at ``bits``: unchanged when it already is, else rescaled."""
+    alpha = np.asarray(alpha)
+    if alpha.dtype in (np.uint8, np.uint16):
+        if 8 * alpha.dtype.itemsize == bits:
+            return alpha
+        return to_uint(from_uint(alpha), bits)
+    if np.issubdtype(alpha.dtype, np.floating):
+        return to_uint(alpha, bits)
+    raise ImageTypeError(f"alpha must be uint8, uint16 or float, got dtype {alpha.dtype}")
+
+
+def _atomic_write(target: Path, encode: Callable[[BinaryIO], None]) -> None:
+    """Encode into a hidden temporary file beside ``target``, then rename it over ``target``."""
+    fd, temp = _create_temp(target)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            encode(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _create_temp(target: Path) -> tuple[int, Path]:
+    """Create ``.<name>.<random>.tmp<ext>`` exclusively; the umask sets its permissions."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(16):
+        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp{target.suffix}")
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
+    raise ImageWriteError(f"cannot write {target}: could not create a temporary file beside it")
+
+
+def _encode(f: BinaryIO, encoded: _Encoded, spec: _Format, quality: int) -> None:
+    """Encode with our TIFF / 16-bit PNG writers where Pillow falls short, else with Pillow."""
+    if spec is _TIFF:
+        _write_tiff(f, encoded)
+    elif spec.pillow_name == "PNG" and encoded.pixels.dtype == np.uint16:
+        _write_png16(f, encoded)
+    else:
+        _save_with_pillow(f, encoded, spec, quality)
+
+
+def _save_with_pillow(f: BinaryIO, encoded: _Encoded, spec: _Format, quality: int) -> None:
+    pixels = encoded.pixels
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
+    params: dict[str, Any] = {}
+    if encoded.icc_profile:
+        params["icc_profile"] = encoded.icc_profile
+    if encoded.exif:
+        params["exif"] = encoded.exif
+    if encoded.dpi and spec.pillow_name != "WEBP":
+        params["dpi"] = encoded.dpi
+    if spec.lossy:
+        params["quality"] = quality
+    if spec is _JPEG:
+        if quality >= 90:
+            params["subsampling"] = 0  # 4:4:4
+        if encoded.comment:
+            params["comment"] = encoded.comment
+        if encoded.app13:
+            params["extra"] = b"".join(_jpeg_segment(0xED, data) for data in encoded.app13)
+    if encoded.xmp:
+        if spec.pillow_name == "PNG":
+            pnginfo = PngImagePlugin.PngInfo()
+            pnginfo.add_itxt(_XMP_PNG_KEY, encoded.xmp.decode("utf-8", "replace"))
+            params["pnginfo"] = pnginfo
+        else:
+            params["xmp"] = encoded.xmp
+    image.save(f, format=spec.pillow_name, **params)
+
+
+def _jpeg_segment(marker: int, payload: bytes) -> bytes:
+    if len(payload) > 65533:
+        raise ImageWriteError(f"a JPEG APP segment of {len(payload)} bytes is too long")
+    return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
+
+
+# PNG ----------------------------------------------------------------------------------------
+
+_PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> gray, gray+alpha, RGB, RGBA
+_BAND_BYTES = 1 << 22
+_ZLIB_LEVEL = 3  # level 6 is 2.5× slower on 16-bit photos for 0.3 % smaller files
+
+
+def _write_png16(f: BinaryIO, encoded: _Encoded) -> None:
+    """Write a 16-bit PNG (Pillow cannot) with iCCP, pHYs, eXIf and XMP iTXt chunks."""
+    pixels = encoded.pixels
+    height, width, channels = pixels.shape
+    f.write(_PNG_SIGNATURE)
+    header = struct.pack(">IIBBBBB", width, height, 16, _PNG_COLOUR_TYPES[channels], 0, 0, 0)
+    _png_chunk(f, b"IHDR", header)
+    if encoded.icc_profile:
+        _png_chunk(f, b"iCCP", b"ICC profile\x00\x00" + zlib.compress(encoded.icc_profile))
+    if encoded.dpi:
+        per_metre = [round(v / 0.0254) for v in encoded.dpi]
+        _png_chunk(f, b"pHYs", struct.pack(">IIB", *per_metre, 1))
+    if encoded.exif:
+        _png_chunk(f, b"eXIf", encoded.exif[len(_EXIF_PREFIX) :])
+    if encoded.xmp:
+        _png_chunk(f, b"iTXt", _XMP_PNG_KEY.encode() + b"\x00\x00\x00\x00\x00" + encoded.xmp)
+    rows = pixels.astype(">u2").view(np.uint8).reshape(height, width * channels * 2)
+    compressor = zlib.compressobj(_ZLIB_LEVEL)
+    band = max(1, _BAND_BYTES // rows.shape[1])
+    previous = np.zeros(rows.shape[1], dtype=np.uint8)
+    for start in range(0, height, band):
+        chunk = rows[start : start + band]
+        data = compressor.compress(_png_filter(chunk, previous, bpp=channels * 2).tobytes())
+        if data:
+            _png_chunk(f, b"IDAT", data)
+        previous = chunk[-1]
+    _png_chunk(f, b"IDAT", compressor.flush())
+    _png_chunk(f, b"IEND", b"")
+
+
+def _png_chunk(f: BinaryIO, kind: bytes, data: bytes) -> None:
+    f.write(struct.pack(">I", len(data)) + kind + data)
+    f.write(struct.pack(">I", zlib.crc32(kind + data)))
+
+
+def _png_filter(rows: np.ndarray, previous: np.ndarray, bpp: int) -> np.ndarray:
+    """Paeth-filter PNG scanlines (type 4 on every row).
+
+    On photographs it compresses within 0.5 % of libpng's per-row adaptive choice, at a
+    fraction of the cost of trying all five filters in numpy.
+    """
+    up = np.vstack([previous[None], rows[:-1]])
+    left = np.zeros_like(rows)
+    left[:, bpp:] = rows[:, :-bpp]
+    up_left = np.zeros_like(rows)
+    up_left[:, bpp:] = up[:, :-bpp]
+    a, b, c = (x.astype(np.int16) for x in (left, up, up_left))
+    pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
+    predicted = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+    out = np.empty((rows.shape[0], rows.shape[1] + 1), dtype=np.uint8)
+    out[:, 0] = 4
+    out[:, 1:] = rows - predicted.astype(np.uint8)
+    return out
+
+
+# TIFF ---------------------------------------------------------------------------------------
+
+_TIFF_HEADER = b"II*\x00\x08\x00\x00\x00"  # little-endian, first directory at offset 8
+
+
+def _write_tiff(f: BinaryIO, encoded: _Encoded) -> None:
+    """Write a baseline TIFF (8 or 16 bits, 1-4 samples, Deflate + horizontal predictor).
+
+    Pillow serialises the directory (with the EXIF tags merged into it and the Exif / GPS
+    sub-directories); the strips follow it. Pillow offsets StripOffsets by the directory size.
+    """
+    pixels = encoded.pixels
+    height, width, channels = pixels.shape
+    bits = 8 * pixels.dtype.itemsize
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(ifh=_TIFF_HEADER)
+    if encoded.exif:
+        exif = Image.Exif()
+        exif.load(encoded.exif)
+        for tag, value in _descriptive_exif_tags(exif).items():
+            ifd[tag] = value
+    rows_per_strip = max(1, _BAND_BYTES // (width * channels * pixels.dtype.itemsize))
+    strips = [
+        _tiff_strip(pixels[start : start + rows_per_strip])
+        for start in range(0, height, rows_per_strip)
+    ]
+    ifd[256], ifd[257] = width, height
+    ifd[258] = (bits,) * channels
+    ifd[259] = 8  # Adobe Deflate
+    ifd[262] = 1 if channels <= 2 else 2  # BlackIsZero or RGB
+    ifd[274] = 1
+    ifd[277] = channels
+    ifd[278] = rows_per_strip
+    ifd[273] = tuple(np.cumsum([0] + [len(s) for s in strips[:-1]]).tolist())
+    ifd[279] = tuple(len(s) for s in strips)
+    ifd[284] = 1  # chunky
+    ifd[317] = 2  # horizontal differencing
+    ifd[339] = (1,) * channels  # unsigned integers
+    if channels in (2, 4):
+        ifd[338] = (2,)  # unassociated alpha
+    if encoded.dpi:
+        ifd[282], ifd[283] = (
+            TiffImagePlugin.IFDRational(Fraction(v).limit_denominator(10000)) for v in encoded.dpi
+        )
+        ifd[296] = 2  # inch
+    if encoded.icc_profile:
+        ifd[34675] = encoded.icc_profile
+    if encoded.xmp:
+        ifd[700] = encoded.xmp
+    f.write(_TIFF_HEADER + ifd.tobytes(len(_TIFF_HEADER)))
+    for strip in strips:
+        f.write(strip)
+
+
+def _tiff_strip(rows: np.ndarray) -> bytes:
+    """One strip: predictor 2 (each sample minus its left neighbour, wrapping), little-endian,
+    Deflate-compressed."""
+    predicted = rows.astype(rows.dtype.newbyteorder("<"))
+    predicted[:, 1:] -= rows[:, :-1]
+    return zlib.compress(predicted.tobytes(), _ZLIB_LEVEL)
