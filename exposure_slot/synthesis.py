@@ -134,7 +134,7 @@ def sample_params(rng: np.random.Generator, direction: str | None = None) -> Exp
         blob_center=blob_center,
         blob_radius=blob_radius,
         blob_at_brightest=blob_at_brightest,
-        hdr_boost=float(rng.uniform(0.0, 0.7) if direction == "over" else rng.uniform(0.2, 1.5)),
+        hdr_boost=float(rng.uniform(0.0, 0.7) if direction == "over" else rng.uniform(0.4, 1.8)),
         expand_c=expand_c,
         shoulder_c=float(np.clip(expand_c + rng.uniform(-0.04, 0.03), 0.8, 0.98)),
         toe=float(rng.uniform(0.0, 0.02)),
