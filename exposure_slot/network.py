@@ -81,8 +81,8 @@ class SlotLevel(nn.Module):
             queries = self.to_q(self.norm_slots(slots))
             attn = (torch.einsum("bid,bjd->bij", queries, k) * self.scale).softmax(dim=1)
             attn = attn + self.eps
-            mass = reduce(attn.sum(-1, keepdim=True))
-            updates = reduce(torch.einsum("bjd,bij->bid", v, attn / mass))
+            sums = reduce(torch.cat([attn @ v, attn.sum(-1, keepdim=True)], dim=-1))
+            updates = sums[..., :dim] / sums[..., dim:]
             slots_prev = slots.reshape(-1, dim)
             slots = self.gru(updates.reshape(-1, dim), slots_prev).view(batch, n_slots, dim)
             if self.child is not None:
@@ -125,24 +125,25 @@ class SlotPromptedAttention(nn.Module):
         ``x``: half precision cannot hold sums over millions of pixels.
         """
         q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
-        slot_dtype = self.slots.slots_mu.dtype
-        slots = self.slots(k.to(slot_dtype), v.to(slot_dtype), reduce, True, need_slot)
-        v = v * slots.prompt.to(v.dtype)
-        q32, k32 = q.float(), k.float()
-        stats = reduce(
-            torch.cat(
-                [
-                    k32.transpose(1, 2) @ q32,
-                    k32.square().sum(1).unsqueeze(-1),
-                    q32.square().sum(1).unsqueeze(-1),
-                ],
-                dim=-1,
+        with torch.autocast(x.device.type, enabled=False):
+            slot_dtype = self.slots.slots_mu.dtype
+            slots = self.slots(k.to(slot_dtype), v.to(slot_dtype), reduce, True, need_slot)
+            q32, k32 = q.float(), k.float()
+            stats = reduce(
+                torch.cat(
+                    [
+                        k32.transpose(1, 2) @ q32,
+                        k32.square().sum(1).unsqueeze(-1),
+                        q32.square().sum(1).unsqueeze(-1),
+                    ],
+                    dim=-1,
+                )
             )
-        )
-        dim = q.shape[-1]
-        k_norm = stats[..., dim : dim + 1].sqrt().clamp_min(1e-12)
-        q_norm = stats[..., dim + 1].sqrt().clamp_min(1e-12).unsqueeze(1)
-        attn = (stats[..., :dim] / (k_norm * q_norm) * self.rescale.float()).softmax(dim=-1)
+            dim = q.shape[-1]
+            k_norm = stats[..., dim : dim + 1].sqrt().clamp_min(1e-12)
+            q_norm = stats[..., dim + 1].sqrt().clamp_min(1e-12).unsqueeze(1)
+            attn = (stats[..., :dim] / (k_norm * q_norm) * self.rescale.float()).softmax(dim=-1)
+        v = v * slots.prompt.to(v.dtype)
         out = torch.einsum("bcd,bnd->bnc", attn.to(v.dtype), v)
         return self.proj(out), slots
 
@@ -276,12 +277,15 @@ class ExposureSlotNet(nn.Module):
         self.head = nn.Conv2d(w, 3, 1)
         self.slot_decoder = SlotDecoder(4 * w) if slot_decoder else None
 
-    def encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Features at full, 1/2 and 1/4 resolution."""
+    def skips(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Encoder features at full and 1/2 resolution (the decoder's skip inputs)."""
         c1 = self.bn1(self.enc1(F.gelu(self.conv_in(x))))
         c2 = self.bn2(self.enc2(F.gelu(self.down1(c1))))
-        c3 = self.bn3(self.enc3(F.gelu(self.down2(c2))))
-        return c1, c2, c3
+        return c1, c2
+
+    def deep(self, c2: Tensor) -> Tensor:
+        """Encoder features at 1/4 resolution: the transformer block's tokens."""
+        return self.bn3(self.enc3(F.gelu(self.down2(c2))))
 
     def decode(self, f: Tensor, c1: Tensor, c2: Tensor, x: Tensor) -> Tensor:
         """Decoder with skip connections; adds the global residual to the input ``x``."""
@@ -293,7 +297,8 @@ class ExposureSlotNet(nn.Module):
 
     def forward(self, x: Tensor, reduce: Reduce = whole_image) -> NetOutput:
         need_slot = self.slot_decoder is not None and self.training
-        c1, c2, c3 = self.encode(x)
+        c1, c2 = self.skips(x)
+        c3 = self.deep(c2)
         f, slots = self.block.attend(c3, reduce, need_slot)
         f = self.block.feed_forward(f)
         out = NetOutput(self.decode(f, c1, c2, x), slots.maps)
