@@ -237,7 +237,9 @@ def _pillow_bomb_guard(lifted: bool) -> Iterator[None]:
         if not lifted:
             yield
             return
-        # Image.MAX_IMAGE_PIXELS is process-wide: change it under a lock and restore it.
+        # Image.MAX_IMAGE_PIXELS is process-wide: change it under a lock and restore it. This
+        # happens only for images above Pillow's limit that ours allows; meanwhile, Pillow calls
+        # from other threads run without Pillow's guard.
         with _PILLOW_LIMIT_LOCK:
             saved = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import struct
+import subprocess
+import sys
 import time
 import warnings
 import zlib
@@ -719,6 +722,36 @@ def test_filesystem_errors_name_the_path(tmp_path):
         assert str(target) in str(info.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "folder.png"]
     assert list((tmp_path / "folder.png").iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs POSIX file-size limits")
+def test_disk_full_midway_is_a_write_error_and_leaves_no_file(tmp_path):
+    # A child process whose files may not exceed 20 kB: each write fails half-way with EFBIG,
+    # as on a full disk, even when running as root. One line of output per target.
+    script = """
+import resource, signal, sys
+import numpy as np
+from exposure_slot.errors import ImageWriteError
+from exposure_slot.imageio import write_image
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+noise = np.random.default_rng(0).integers(0, 65536, (200, 200, 3), dtype=np.uint16)
+for target in sys.argv[1:]:
+    try:
+        write_image(target, noise if "16" in target else (noise >> 8).astype(np.uint8))
+    except ImageWriteError as exc:
+        print(exc)
+"""
+    targets = [str(tmp_path / name) for name in ("out.png", "out16.png", "out.tif", "out.jpg")]
+    result = subprocess.run(
+        [sys.executable, "-c", script, *targets], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(targets)
+    for target, line in zip(targets, lines, strict=True):
+        assert target in line and "too large" in line
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores modes")
