@@ -18,8 +18,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import images
+from . import highres, images
 from .errors import OptionError, UnsupportedPrecisionError
+from .highres import Plan, fast
+from .highres.exact import exact_forward
 from .network import ExposureSlotNet, NetOutput
 from .weights import load_weights, save_folder
 
@@ -162,52 +164,96 @@ class ExposureCorrector:
             f"device={self.device.type!r}, dtype={self.dtype})"
         )
 
-    def __call__(self, image: ImageLike | Sequence[ImageLike], **options: Any) -> Any:
+    def __call__(
+        self,
+        image: ImageLike | Sequence[ImageLike],
+        *,
+        mode: str = "auto",
+        tile_size: int | None = None,
+        proxy_size: int | None = None,
+        progress: bool = False,
+    ) -> Any:
         """Correct one image or a list of images, returning the same type(s).
 
         PIL images keep their mode (alpha passed through); numpy ``H×W×3`` arrays keep
         dtype and range (uint8, uint16, float32, float64); torch ``3×H×W`` or
         ``B×3×H×W`` float tensors in [0, 1] stay on their device.
+
+        ``mode``: ``"exact"`` gives the whole-image result (tiled in bounded memory when
+        large, ``tile_size`` input pixels per tile); ``"fast"`` runs the network on a proxy
+        with long side ``proxy_size`` and carries its correction to full resolution;
+        ``"auto"`` picks between them, see :meth:`plan`.
         """
         if isinstance(image, list):
-            return [self(item, **options) for item in image]
-        _check_options(options)
+            options = {"mode": mode, "tile_size": tile_size, "proxy_size": proxy_size}
+            return [self(item, progress=progress, **options) for item in image]
+        how = self.plan(image, mode=mode, tile_size=tile_size, proxy_size=proxy_size)
         batch, restore = images.to_batch(image)
-        return restore(self._correct_batch(batch))
+        return restore(self._correct(batch, how, progress).image)
 
-    def slot_maps(self, image: Any) -> SlotMaps:
-        """Slot assignments of the final iteration at every level, for inspection."""
+    def plan(
+        self,
+        image: Any,
+        *,
+        mode: str = "auto",
+        tile_size: int | None = None,
+        proxy_size: int | None = None,
+    ) -> Plan:
+        """How ``image`` will be processed (mode, tile or proxy size, and why)."""
+        h, w = images.image_size(image)
+        how = highres.plan(h, w, self.device, self.dtype, mode, tile_size, proxy_size)
+        highres.log.info("exposure-slot: %s", how)
+        return how
+
+    def slot_maps(
+        self, image: Any, *, mode: str = "auto", proxy_size: int | None = None
+    ) -> SlotMaps:
+        """Slot assignments of the final iteration at every level, for inspection.
+
+        ``native`` maps have the resolution of the network's pass: a quarter of the image,
+        or of the proxy when the fast path is used (large images in ``auto`` mode).
+        """
+        how = self.plan(image, mode=mode, proxy_size=proxy_size)
         batch, _ = images.to_batch(image)
         if batch.shape[0] != 1:
             raise OptionError("slot_maps takes one image, not a batch")
         h, w = batch.shape[-2:]
-        out = self._run(batch)
+        out = self._correct(batch, how, progress=False)
+        ph, pw = out.pass_size
         native, levels = [], []
         for attn in out.maps:
-            hp, wp = h + (-h % 4), w + (-w % 4)
-            padded_h = max(hp, MIN_SIDE) // 4
-            padded_w = max(wp, MIN_SIDE) // 4
-            grid = attn[0].float().reshape(-1, padded_h, padded_w)
-            native.append(grid[:, : -(-h // 4), : -(-w // 4)].cpu().numpy())
-            full = F.interpolate(grid[None], scale_factor=4, mode="bilinear", align_corners=False)
-            levels.append(full[0, :, :h, :w].cpu().numpy())
+            grid_h, grid_w = max(ph + (-ph % 4), MIN_SIDE) // 4, max(pw + (-pw % 4), MIN_SIDE) // 4
+            grid = attn[0].float().reshape(-1, grid_h, grid_w)
+            native.append(grid[:, : -(-ph // 4), : -(-pw // 4)].cpu().numpy())
+            full = F.interpolate(grid[None], scale_factor=4, mode="bilinear")[:, :, :ph, :pw]
+            if (ph, pw) != (h, w):
+                full = F.interpolate(full, size=(h, w), mode="bilinear", antialias=True)
+            levels.append(full[0].cpu().numpy())
         return SlotMaps(native=native, levels=levels)
 
-    def _run(self, batch: torch.Tensor) -> NetOutput:
-        """One whole-image pass: pad, forward in the corrector's dtype, crop, clip."""
+    def _correct(self, batch: torch.Tensor, how: Plan, progress: bool) -> _Result:
+        """Run the plan on a ``B×3×H×W`` float batch; output cropped and clipped."""
+        if how.mode == "fast":
+            size = fast.proxy_size(*batch.shape[-2:], long_side=how.proxy_size)
+            proxy = fast.downscale(batch, size)
+            small = self._network(proxy, tile_size=max(size), progress=progress)
+            full = fast.transfer(batch.to(small.image.device), proxy, small.image)
+            return _Result(full.to(batch.device), small.maps, size)
+        out = self._network(batch, how.tile_size, progress)
+        return _Result(out.image, out.maps, tuple(batch.shape[-2:]))
+
+    def _network(self, batch: torch.Tensor, tile_size: int, progress: bool) -> NetOutput:
+        """The network on ``batch`` (padded as the authors do), cropped back and clipped."""
         h, w = batch.shape[-2:]
         with self._lock, torch.inference_mode():
             x = pad_to_multiple(batch.to(self.device, self.dtype))
-            out = self.net(x)
+            out = exact_forward(self.net, x, tile_size, progress=progress)
             out.image = out.image[..., :h, :w].float().clamp_(0, 1)
         return out
 
-    def _correct_batch(self, batch: torch.Tensor) -> torch.Tensor:
-        return self._run(batch).image
 
-
-def _check_options(options: dict[str, Any]) -> None:
-    known: set[str] = set()
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise OptionError(f"unknown option(s) {', '.join(unknown)}")
+@dataclass
+class _Result:
+    image: torch.Tensor
+    maps: list[torch.Tensor]
+    pass_size: tuple[int, int]

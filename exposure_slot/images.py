@@ -182,6 +182,17 @@ def to_batch(image: Any) -> tuple[torch.Tensor, Restore]:
     )
 
 
+def image_size(image: Any) -> tuple[int, int]:
+    """``(height, width)`` of a PIL image, numpy array or torch tensor, without converting."""
+    if isinstance(image, Image.Image):
+        return image.height, image.width
+    if isinstance(image, (np.ndarray, torch.Tensor)) and image.ndim >= 2:
+        dims = image.shape[-2:] if isinstance(image, torch.Tensor) else image.shape[:2]
+        return int(dims[0]), int(dims[1])
+    to_batch(image)  # raises the right error for anything else
+    raise ImageTypeError(f"cannot tell the size of {type(image).__name__}")
+
+
 def to_rgb_float(image: Any) -> np.ndarray:
     """``H×W×3`` float32 RGB in [0, 1] of a single PIL / numpy / torch image."""
     batch, _ = to_batch(image)

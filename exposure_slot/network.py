@@ -13,8 +13,9 @@ over tiles; for a whole-image pass ``reduce`` is the identity.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -23,10 +24,24 @@ from torch import Tensor, nn
 Reduce = Callable[[Tensor], Tensor]
 """Maps a partial sum over the pixels at hand to the sum over all pixels of the image."""
 
+T = TypeVar("T")
+Steps = Generator[Tensor, Tensor, T]
+"""A computation that yields each partial sum over its pixels and is sent the total."""
+
 
 def whole_image(partial: Tensor) -> Tensor:
     """The ``reduce`` of a whole-image pass: the pixels at hand are all the pixels."""
     return partial
+
+
+def drive(steps: Steps[T], reduce: Reduce = whole_image) -> T:
+    """Run a stepwise computation, answering each partial sum with ``reduce(partial)``."""
+    try:
+        partial = next(steps)
+        while True:
+            partial = steps.send(reduce(partial))
+    except StopIteration as done:
+        return done.value
 
 
 @dataclass
@@ -72,6 +87,12 @@ class SlotLevel(nn.Module):
         need_slot: bool = True,
     ) -> SlotOutput:
         """Cluster pixels ``k, v`` ``[B, N, D]`` into slots; return per-pixel features."""
+        return drive(self.steps(k, v, need_prompt, need_slot), reduce)
+
+    def steps(
+        self, k: Tensor, v: Tensor, need_prompt: bool = True, need_slot: bool = True
+    ) -> Steps[SlotOutput]:
+        """:meth:`forward` as a stepwise computation (see :func:`drive`)."""
         k, v = self.norm_k(k), self.norm_v(v)
         batch, n_slots, dim = k.shape[0], self.slots_mu.shape[1], k.shape[2]
         slots = self.slots_mu.expand(batch, -1, -1)
@@ -81,14 +102,14 @@ class SlotLevel(nn.Module):
             queries = self.to_q(self.norm_slots(slots))
             attn = (torch.einsum("bid,bjd->bij", queries, k) * self.scale).softmax(dim=1)
             attn = attn + self.eps
-            sums = reduce(torch.cat([attn @ v, attn.sum(-1, keepdim=True)], dim=-1))
+            sums = yield torch.cat([attn @ v, attn.sum(-1, keepdim=True)], dim=-1)
             updates = sums[..., :dim] / sums[..., dim:]
             slots_prev = slots.reshape(-1, dim)
             slots = self.gru(updates.reshape(-1, dim), slots_prev).view(batch, n_slots, dim)
             if self.child is not None:
                 prompt_px = torch.einsum("bnd,bnp->bdp", self.prompts, attn).transpose(1, 2)
                 k, v = k * prompt_px, v * prompt_px
-                child_out = self.child(k, v, reduce, need_prompt=need_slot, need_slot=True)
+                child_out = yield from self.child.steps(k, v, need_slot, True)
             slots = slots + self.mlp(self.norm_mlp(slots))
             if child_out.slot is not None:
                 k, v = k * child_out.slot, v * child_out.slot
@@ -119,7 +140,11 @@ class SlotPromptedAttention(nn.Module):
     def forward(
         self, x: Tensor, reduce: Reduce = whole_image, need_slot: bool = False
     ) -> tuple[Tensor, SlotOutput]:
-        """``x`` is ``[B, N, D]`` tokens; returns the attention output and the slot output.
+        """``x`` is ``[B, N, D]`` tokens; returns the attention output and the slot output."""
+        return drive(self.steps(x, need_slot), reduce)
+
+    def steps(self, x: Tensor, need_slot: bool = False) -> Steps[tuple[Tensor, SlotOutput]]:
+        """:meth:`forward` as a stepwise computation (see :func:`drive`).
 
         The slot attention and the sums over pixels run in float32 whatever the dtype of
         ``x``: half precision cannot hold sums over millions of pixels.
@@ -127,9 +152,11 @@ class SlotPromptedAttention(nn.Module):
         q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
         with torch.autocast(x.device.type, enabled=False):
             slot_dtype = self.slots.slots_mu.dtype
-            slots = self.slots(k.to(slot_dtype), v.to(slot_dtype), reduce, True, need_slot)
+            slots = yield from self.slots.steps(
+                k.to(slot_dtype), v.to(slot_dtype), True, need_slot
+            )
             q32, k32 = q.float(), k.float()
-            stats = reduce(
+            stats = yield (
                 torch.cat(
                     [
                         k32.transpose(1, 2) @ q32,
