@@ -1,0 +1,741 @@
+"""The ``exposure-slot`` command line: correct photos, look at slots, convert and share weights.
+
+``exposure-slot`` and ``python -m exposure_slot`` run :func:`main`. Exit status: 0 when
+everything worked, 1 when a file or the weights failed (each failure named on stderr), 2 for
+usage errors (bad options), 130 when interrupted with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import logging
+import os
+import queue
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import __version__, evaluation, training
+from .corrector import ExposureCorrector, default_device, resolve_precision
+from .errors import (
+    ExposureSlotError,
+    OptionError,
+    UnsupportedPrecisionError,
+    WeightsNotFoundError,
+)
+from .imageio import DEFAULT_MAX_PIXELS, WRITABLE_EXTENSIONS, ImageData, read_image, write_image
+from .visualize import fit_long_side, slot_sheet
+from .weights import load_manifest, load_weights, save_folder
+from .weights.card import card_info, write_card
+from .weights.hub import push_folder_to_hub
+
+PROG = "exposure-slot"
+READ_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
+"""Files picked up when a folder is given (any case); a file named explicitly may be any
+format Pillow reads."""
+SAME_FOLDER_SUFFIX = "_corrected"
+"""Stem suffix used when an output lands in its input's own folder and ``--suffix`` is unset."""
+METHODS = ("model", "identity", "auto_gamma", "clahe")
+INTERRUPTED = 130
+
+
+class UsageError(ExposureSlotError):
+    """Arguments that cannot work together (reported like argparse's own errors, exit 2)."""
+
+
+# ------------------------------------------------------------------------------- entry
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        return training.main(argv[1:])
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse printed
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except (UsageError, OptionError, UnsupportedPrecisionError) as exc:
+        args.parser.print_usage(sys.stderr)
+        _error(exc)
+        return 2
+    except (ExposureSlotError, OSError) as exc:
+        _error(exc)
+        return 1
+
+
+def _error(message: object) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand (``train`` is forwarded before parsing)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Fix badly exposed photos with Exposure-slot (CVPR 2025)."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    model = _model_options()
+    for add in (_add_correct, _add_slots, _add_info, _add_convert, _add_push, _add_eval):
+        add(commands, model)
+    commands.add_parser(
+        "train",
+        help="train or fine-tune weights (see 'exposure-slot train --help')",
+        add_help=False,
+    )
+    return parser
+
+
+def _model_options() -> argparse.ArgumentParser:
+    """Options shared by every command that loads a network."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("model")
+    group.add_argument(
+        "--weights",
+        default="default",
+        help="manifest name, .pth/.safetensors file, weights folder or Hub repo id "
+        "(default: %(default)s)",
+    )
+    group.add_argument("--revision", help="Hub branch, tag or commit of --weights")
+    group.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
+    group.add_argument(
+        "--dtype",
+        choices=("float32", "float16", "bfloat16"),
+        help="compute precision (default: float16 on CUDA, float32 elsewhere)",
+    )
+    return common
+
+
+def _subcommand(
+    commands: Any, name: str, run: Callable[[argparse.Namespace], int], **kwargs: Any
+) -> argparse.ArgumentParser:
+    sub = commands.add_parser(name, **kwargs)
+    sub.set_defaults(run=run, parser=sub)
+    return sub
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _quality(text: str) -> int:
+    value = _positive_int(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 100, got {value}")
+    return value
+
+
+def _max_pixels(text: str) -> int | None:
+    return None if text.strip().lower() in ("0", "none") else _positive_int(text)
+
+
+def _extension(text: str) -> str:
+    ext = "." + text.lower().lstrip(".")
+    if ext not in WRITABLE_EXTENSIONS:
+        raise argparse.ArgumentTypeError(
+            f"cannot write {text!r}; use one of {', '.join(e[1:] for e in WRITABLE_EXTENSIONS)}"
+        )
+    return ext
+
+
+def _add_processing_options(sub: argparse.ArgumentParser) -> None:
+    group = sub.add_argument_group("processing (default: as the library decides)")
+    group.add_argument(
+        "--mode",
+        choices=("auto", "exact", "fast"),
+        help="exact: whole-image result (tiled when large); fast: network on a proxy, "
+        "correction carried to full size; auto: exact unless the image is very large",
+    )
+    group.add_argument("--tile-size", type=_positive_int, help="tile side in pixels (exact)")
+    group.add_argument("--proxy-size", type=_positive_int, help="proxy long side (fast)")
+
+
+def _processing_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The corrector options the user gave: others stay at the library's defaults."""
+    given = {"mode": args.mode, "tile_size": args.tile_size, "proxy_size": args.proxy_size}
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def _load_corrector(args: argparse.Namespace) -> ExposureCorrector:
+    hub = {"revision": args.revision} if args.revision else {}
+    device = _device(args.device)
+    try:
+        return ExposureCorrector(args.weights, device=device, dtype=args.dtype, **hub)
+    except WeightsNotFoundError as exc:
+        if args.weights != "default":
+            raise
+        raise WeightsNotFoundError(
+            f"{exc} (on the command line: --weights FILE, FOLDER or ORG/NAME on the Hub)"
+        ) from exc
+
+
+def _device(name: str | None) -> torch.device | None:
+    """``--device`` as a torch device, refusing devices this machine does not have."""
+    if name is None:
+        return None
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise OptionError(f"--device {name!r} is not a device name: {exc}") from None
+    mps = getattr(torch.backends, "mps", None)
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": mps is not None and mps.is_available(),
+    }
+    if not available.get(device.type, False):
+        raise OptionError(f"--device {name}: no such device is available on this machine")
+    if device.type == "cuda" and device.index is not None:
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            raise OptionError(f"--device {name}: this machine has {count} CUDA device(s)")
+    return device
+
+
+# ----------------------------------------------------------------------------- correct
+
+
+def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
+    sub = _subcommand(
+        commands,
+        "correct",
+        _run_correct,
+        parents=[model],
+        help="correct the exposure of photos",
+        description="Correct photos: files, folders or glob patterns in, corrected photos out. "
+        "Output keeps each input's size, mode, bit depth, alpha, ICC profile and EXIF "
+        "(orientation applied to the pixels). Inputs are never overwritten.",
+    )
+    sub.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob")
+    sub.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUTPUT",
+        help="output file (one input file, image extension) or folder (created; "
+        "sub-folders of input folders are mirrored)",
+    )
+    sub.add_argument(
+        "-r", "--recursive", action="store_true", help="descend into sub-folders of folders"
+    )
+    sub.add_argument(
+        "--format",
+        type=_extension,
+        metavar="EXT",
+        help="output format for a folder output: jpg, png, tif, webp, bmp "
+        "(default: each input's own extension)",
+    )
+    sub.add_argument(
+        "--suffix",
+        help="added to output file stems (default: none, or "
+        f"'{SAME_FOLDER_SUFFIX}' when an output lands beside its input)",
+    )
+    sub.add_argument("--quality", type=_quality, help="JPEG/WebP quality 1-100 (default 95)")
+    sub.add_argument(
+        "--skip-existing", action="store_true", help="leave outputs that already exist alone"
+    )
+    sub.add_argument(
+        "--max-pixels",
+        type=_max_pixels,
+        default=DEFAULT_MAX_PIXELS,
+        help="refuse images with more pixels (decompression-bomb guard; 0 = no limit; "
+        "default %(default)s)",
+    )
+    _add_processing_options(sub)
+    sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    sub.add_argument("-v", "--verbose", action="store_true", help="log how each image is processed")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and where its result goes; ``problem`` is set when it must not run."""
+
+    source: Path
+    target: Path | None = None
+    problem: str | None = None
+
+
+def _run_correct(args: argparse.Namespace) -> int:
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    jobs = plan_jobs(
+        args.inputs,
+        Path(args.output),
+        recursive=args.recursive,
+        extension=args.format,
+        suffix=args.suffix,
+    )
+    if not any(job.problem is None for job in jobs):
+        for job in jobs:
+            _error(job.problem)
+        return 1
+    corrector = _load_corrector(args)
+    options = _processing_options(args)
+    if options:  # bad combinations are usage errors, found before any file is read
+        corrector.plan(np.zeros((8, 8, 3), np.float32), **options)
+
+    def correct(data: ImageData, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_image(target, corrector(data.rgb, **options), like=data, quality=args.quality)
+
+    return run_jobs(
+        jobs,
+        correct,
+        max_pixels=args.max_pixels,
+        skip_existing=args.skip_existing,
+        quiet=args.quiet,
+    )
+
+
+def plan_jobs(
+    inputs: Sequence[str],
+    output: Path,
+    *,
+    recursive: bool = False,
+    extension: str | None = None,
+    suffix: str | None = None,
+) -> list[Job]:
+    """Expand inputs (files, folders, globs) and give each file its output path.
+
+    ``output`` is a file when it has an image extension (then exactly one input file is
+    allowed), else a folder. A job gets a ``problem`` instead of running when its input is
+    missing, when its output would be an input file, or when two inputs map to one output.
+    """
+    to_file = output.suffix.lower() in WRITABLE_EXTENSIONS and not output.is_dir()
+    found: list[tuple[Path, Path | None]] = []  # (file, folder it was found in)
+    jobs: list[Job] = []
+    for text in inputs:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            files = _folder_images(path, recursive, skip=output)
+            if not files:
+                jobs.append(Job(path, problem=f"{path}: no image files in this folder"))
+            found += [(f, path) for f in files]
+        elif path.is_file():
+            found.append((path, None))
+        elif glob.has_magic(text):
+            matches = sorted(glob.glob(os.path.expanduser(text), recursive=recursive))
+            files = [Path(m) for m in matches if Path(m).is_file()]
+            if not files:
+                jobs.append(Job(path, problem=f"{text}: no files match this pattern"))
+            found += [(f, None) for f in files]
+        else:
+            jobs.append(Job(path, problem=f"{path}: no such file or folder"))
+    if to_file:
+        if len(found) != 1 or found[0][1] is not None:
+            what = f"{len(found)} input files" if len(found) != 1 else "a folder input"
+            raise UsageError(
+                f"-o {output} is a file name but there are {what}; give a folder to -o"
+            )
+        if extension is not None and extension != output.suffix.lower():
+            raise UsageError(f"--format {extension[1:]} contradicts -o {output}")
+        if suffix is not None:
+            raise UsageError("--suffix applies to folder outputs; -o names the file")
+        targets = [output]
+    else:
+        targets = [_target(f, folder, output, extension, suffix) for f, folder in found]
+    return jobs + _check_targets([f for f, _ in found], targets)
+
+
+def _folder_images(folder: Path, recursive: bool, skip: Path) -> list[Path]:
+    """Image files in ``folder`` (sorted; hidden files, hidden folders and ``skip`` left out)."""
+    pattern = "**/*" if recursive else "*"
+    skip, here = skip.resolve(), folder.resolve()
+    nested_output = skip != here and skip.is_relative_to(here)
+    files = []
+    for path in folder.glob(pattern):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.suffix.lower() not in READ_EXTENSIONS or not path.is_file():
+            continue
+        if nested_output and path.resolve().is_relative_to(skip):
+            continue  # outputs of an earlier run into a folder inside the input folder
+        files.append(path)
+    return sorted(files)
+
+
+def _target(
+    source: Path, folder: Path | None, output: Path, extension: str | None, suffix: str | None
+) -> Path:
+    relative = source.relative_to(folder) if folder is not None else Path(source.name)
+    out_dir = output / relative.parent
+    if suffix is None:
+        beside = out_dir.resolve() == source.parent.resolve()
+        suffix = SAME_FOLDER_SUFFIX if beside else ""
+    return out_dir / f"{relative.stem}{suffix}{extension or source.suffix}"
+
+
+def _check_targets(sources: list[Path], targets: list[Path]) -> list[Job]:
+    """Jobs for (source, target) pairs, refusing targets that are inputs or are taken twice."""
+    inputs = {_identity(s) for s in sources}
+    taken: dict[Path, Path] = {}
+    jobs = []
+    for source, target in zip(sources, targets, strict=True):
+        key = target.resolve()
+        if target.suffix.lower() not in WRITABLE_EXTENSIONS:
+            problem = (
+                f"{source}: cannot write {target.suffix or 'extension-less'} files; "
+                "choose an output format with --format"
+            )
+        elif _identity(target) in inputs:
+            problem = f"{source}: refusing to overwrite input {target}; use --suffix or -o"
+        elif key in taken:
+            problem = f"{source}: output {target} is also the output of {taken[key]}"
+        else:
+            problem = None
+            taken[key] = source
+        jobs.append(Job(source, target, problem))
+    return jobs
+
+
+def _identity(path: Path) -> tuple[Any, ...]:
+    """What makes two paths the same file: device and inode if it exists, else the path."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return ("path", path.resolve())
+    return ("inode", stat.st_dev, stat.st_ino)
+
+
+class Prefetcher:
+    """Reads the next images in a background thread while the current one is corrected.
+
+    Yields ``(job, data, error)`` in job order: ``data`` is None for a skipped job (its
+    output exists and ``skip_existing`` is set) or a failed one (``error`` set).
+    """
+
+    def __init__(
+        self, jobs: Sequence[Job], *, max_pixels: int | None, skip_existing: bool, depth: int = 2
+    ):
+        self._jobs = jobs
+        self._max_pixels = max_pixels
+        self._skip_existing = skip_existing
+        self._queue: queue.Queue[tuple[Job, ImageData | None, Exception | None]]
+        self._queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="exposure-slot-reader", daemon=True)
+
+    def __iter__(self) -> Iterator[tuple[Job, ImageData | None, Exception | None]]:
+        self._thread.start()
+        for _ in self._jobs:
+            yield self._queue.get()
+        self._thread.join()
+
+    def stop(self) -> None:
+        """Tell the reader to stop after the file it is reading."""
+        self._stop.set()
+
+    def _work(self) -> None:
+        for job in self._jobs:
+            item: tuple[Job, ImageData | None, Exception | None]
+            if job.problem is not None or (self._skip_existing and job.target.exists()):
+                item = (job, None, None)
+            else:
+                try:
+                    item = (job, read_image(job.source, max_pixels=self._max_pixels), None)
+                except Exception as exc:  # handed to the main thread, which decides
+                    item = (job, None, exc)
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if self._stop.is_set():
+                return
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    correct: Callable[[ImageData, Path], None],
+    *,
+    max_pixels: int | None,
+    skip_existing: bool,
+    quiet: bool,
+) -> int:
+    """Correct every job, reporting failures per file; returns the exit status.
+
+    Library errors and OS errors of one file are reported and the batch goes on; any other
+    exception is a bug and propagates. Ctrl-C stops after cleaning up the file being
+    written (write_image never leaves a partial file) and returns 130.
+    """
+    reader = Prefetcher(jobs, max_pixels=max_pixels, skip_existing=skip_existing)
+    written = skipped = failed = 0
+    bar = tqdm(total=len(jobs), unit="img", desc="correct", disable=quiet, file=sys.stderr)
+    try:
+        for job, data, error in reader:
+            bar.update()
+            if job.problem is not None or error is not None:
+                failed += 1
+                _report(job, error if error is not None else job.problem)
+                continue
+            if data is None:
+                skipped += 1
+                continue
+            try:
+                correct(data, job.target)
+            except (ExposureSlotError, OSError) as exc:
+                failed += 1
+                _report(job, exc)
+                continue
+            written += 1
+    except KeyboardInterrupt:
+        reader.stop()
+        bar.close()
+        print(
+            f"{PROG}: interrupted: {written} of {len(jobs)} image(s) written, no partial file left",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    bar.close()
+    if not quiet:
+        print(f"{written} written, {skipped} skipped, {failed} failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _report(job: Job, error: object) -> None:
+    """Name the failed file and the reason; anything but a library or OS error is a bug."""
+    if isinstance(error, Exception) and not isinstance(error, (ExposureSlotError, OSError)):
+        raise error
+    message = str(error)
+    if str(job.source) not in message:
+        message = f"{job.source}: {message}"
+    tqdm.write(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------- slots
+
+
+def _add_slots(commands: Any, model: argparse.ArgumentParser) -> None:
+    sub = _subcommand(
+        commands,
+        "slots",
+        _run_slots,
+        parents=[model],
+        help="picture of the slot assignments of a photo",
+        description="Save one picture of what the slots found: per level, the photo tinted by "
+        "slot and the label map. The network runs on the photo downscaled to --size.",
+    )
+    sub.add_argument("input", metavar="INPUT", help="image file")
+    sub.add_argument("-o", "--output", required=True, metavar="OUT", help="picture to write")
+    sub.add_argument("--size", type=_positive_int, default=1024, help="long side the network sees")
+    sub.add_argument("--height", type=_positive_int, default=320, help="panel height")
+
+
+def _run_slots(args: argparse.Namespace) -> int:
+
+    rgb = fit_long_side(read_image(args.input).rgb, args.size)
+    corrector = _load_corrector(args)
+    maps = corrector.slot_maps(rgb)
+    sheet = slot_sheet(rgb, maps.levels, height=args.height)
+    write_image(args.output, np.asarray(sheet))
+    print(args.output)
+    return 0
+
+
+# -------------------------------------------------------------------------------- info
+
+
+def _add_info(commands: Any, model: argparse.ArgumentParser) -> None:
+    _subcommand(
+        commands,
+        "info",
+        _run_info,
+        parents=[model],
+        help="versions, device and the weights in use",
+        description="Print versions, the device and precision, and the weights in use.",
+    )
+
+
+def _run_info(args: argparse.Namespace) -> int:
+
+    device = _device(args.device) or default_device()
+    print(f"exposure-slot {__version__}")
+    cuda = f"CUDA {torch.version.cuda}" if torch.cuda.is_available() else "no CUDA"
+    print(f"torch {torch.__version__} ({cuda})")
+    print(f"device: {device}")
+    print(f"dtype: {str(resolve_precision(device, args.dtype)).removeprefix('torch.')}")
+    try:
+        corrector = _load_corrector(args)
+    except WeightsNotFoundError as exc:
+        if args.weights != "default":
+            raise
+        print(f"weights: none loaded: {exc}")
+    else:
+        info = corrector.weights_info
+        print(f"weights: {info.name}")
+        print(f"  source: {info.source}")
+        print(f"  sha256: {info.sha256 or 'unknown'}")
+        print(f"  licence: {info.licence or 'not stated'}")
+        counts = corrector.net.config.slot_counts
+        print(f"  level: {corrector.level}, slots per level: {', '.join(map(str, counts))}")
+    manifest = load_manifest()
+    print(f"named weights (default: {manifest.default or 'none bundled'}):")
+    for entry in manifest.entries.values():
+        where = "bundled" if entry.bundled else entry.repo_id or "not downloadable"
+        print(f"  {entry.name}: level {entry.level}, {where}; licence: {entry.licence}")
+    return 0
+
+
+# ----------------------------------------------------------------------- convert, push
+
+
+def _add_convert(commands: Any, model: argparse.ArgumentParser) -> None:
+    sub = _subcommand(
+        commands,
+        "convert",
+        _run_convert,
+        help="turn a checkpoint into a Hub-ready weights folder",
+        description="Convert an authors' checkpoint (or any weights source) into a folder "
+        "with model.safetensors (inference tensors, float32), config.json and a README.md "
+        "model card.",
+    )
+    sub.add_argument("source", metavar="CKPT", help=".pth/.safetensors file, folder or name")
+    sub.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (created)")
+    sub.add_argument("--name", help="model name in the card (default: OUT_DIR's name)")
+    sub.add_argument("--licence", "--license", dest="licence", help="licence of the weights")
+    sub.add_argument("--repo-id", help="Hub repo id used in the card's loading example")
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+
+    out = Path(args.out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a folder")
+    net, info = load_weights(args.source)
+    save_folder(net, out, dtype=torch.float32)
+    source = f"converted from {info.name} (sha256 {info.sha256})" if info.sha256 else None
+    card = card_info(
+        out,
+        name=args.name or out.resolve().name,
+        licence=args.licence or info.licence,
+        source=source,
+        repo_id=args.repo_id,
+    )
+    write_card(out, card)
+    print(f"{out}: level {card.level}, slots {list(card.slot_counts)}, sha256 {card.sha256}")
+    return 0
+
+
+def _add_push(commands: Any, model: argparse.ArgumentParser) -> None:
+    sub = _subcommand(
+        commands,
+        "push",
+        _run_push,
+        help="upload a weights folder to the Hugging Face Hub",
+        description="Upload a folder written by 'convert' to a Hub model repo (created if "
+        "needed). Needs a write token: HF_TOKEN or 'hf auth login'.",
+    )
+    sub.add_argument("folder", metavar="FOLDER")
+    sub.add_argument("repo_id", metavar="REPO_ID", help="org/name")
+    sub.add_argument("--private", action="store_true", help="create the repo as private")
+
+
+def _run_push(args: argparse.Namespace) -> int:
+
+    if args.repo_id.count("/") != 1 or not all(args.repo_id.split("/")):
+        raise UsageError(f"REPO_ID must look like 'org/name', got {args.repo_id!r}")
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise WeightsNotFoundError(f"cannot push {folder}: it is not a folder")
+    load_weights(folder)  # refuse to publish a folder that does not load
+    commit = push_folder_to_hub(folder, args.repo_id, private=args.private)
+    print(f"pushed {folder} to {args.repo_id} at revision {commit}")
+    return 0
+
+
+# -------------------------------------------------------------------------------- eval
+
+
+def _add_eval(commands: Any, model: argparse.ArgumentParser) -> None:
+    sub = _subcommand(
+        commands,
+        "eval",
+        _run_eval,
+        parents=[model],
+        help="PSNR/SSIM on paired folders or a paper data set",
+        description="Score the model and classical baselines on (input, target) pairs with the "
+        "paper's protocol and print a markdown table. Give INPUT_DIR TARGET_DIR, or --dataset "
+        "with --root.",
+    )
+    sub.add_argument("folders", nargs="*", metavar="DIR", help="INPUT_DIR TARGET_DIR")
+    sub.add_argument(
+        "--layout",
+        choices=("plain", "msec", "sice", "lcdp"),
+        default="plain",
+        help="how inputs are named and grouped (default: %(default)s)",
+    )
+    sub.add_argument("--groups", help="JSON/CSV name→group mapping (plain layout)")
+    sub.add_argument("--dataset", choices=("msec", "sice", "lcdp"), help="paper data set")
+    sub.add_argument("--root", help="folder of --dataset")
+    sub.add_argument("--split", default="test", help="split of --dataset (default: test)")
+    sub.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"comma-separated, from {', '.join(METHODS)} (default: all)",
+    )
+    _add_processing_options(sub)
+    sub.add_argument(
+        "--resize-long-side", type=_positive_int, help="downscale pairs first (faster)"
+    )
+    sub.add_argument("--json", metavar="OUT.json", help="also write all scores as JSON")
+    sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown or not methods:
+        raise UsageError(f"--methods: unknown {', '.join(unknown) or '(none given)'}")
+    if args.dataset is not None:
+        if args.folders or args.root is None:
+            raise UsageError("--dataset needs --root and no INPUT_DIR TARGET_DIR")
+        pairs = evaluation.dataset_pairs(args.root, args.dataset, args.split)
+    elif len(args.folders) == 2:
+        pairs = evaluation.find_pairs(*args.folders, layout=args.layout, groups=args.groups)
+    else:
+        raise UsageError("give INPUT_DIR TARGET_DIR, or --dataset NAME --root DIR")
+    available: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "identity": evaluation.identity,
+        "auto_gamma": evaluation.auto_gamma,
+        "clahe": evaluation.clahe,
+    }
+    if "model" in methods:
+        corrector = _load_corrector(args)
+        options = _processing_options(args)
+        available["model"] = lambda rgb: corrector(rgb, **options)
+    chosen = {name: available[name] for name in methods}
+    with warnings.catch_warnings():  # resized targets are listed as notes below
+        warnings.filterwarnings("ignore", message=r".*had a different size from their input")
+        results = evaluation.evaluate(
+            chosen, pairs, resize_long_side=args.resize_long_side, progress=not args.quiet
+        )
+    print(results.table())
+    for note in results.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.json:
+        Path(args.json).write_text(results.to_json() + "\n")
+    return 0
