@@ -152,9 +152,7 @@ class SlotPromptedAttention(nn.Module):
         q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
         with torch.autocast(x.device.type, enabled=False):
             slot_dtype = self.slots.slots_mu.dtype
-            slots = yield from self.slots.steps(
-                k.to(slot_dtype), v.to(slot_dtype), True, need_slot
-            )
+            slots = yield from self.slots.steps(k.to(slot_dtype), v.to(slot_dtype), True, need_slot)
             q32, k32 = q.float(), k.float()
             stats = yield (
                 torch.cat(
