@@ -20,6 +20,7 @@ import json
 import math
 import os
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -31,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .errors import OptionError
+from .errors import ExposureSlotError, OptionError
+from .imageio import read_image
 from .network import ExposureSlotNet, NetConfig
 from .synthesis import make_pair
 from .weights import load_weights, save_folder
@@ -67,11 +69,9 @@ class TrainConfig:
 
 
 def _read_rgb(path: Path, max_side: int) -> np.ndarray:
-    """A photo as float32 RGB in [0, 1], downsized so its short side is ≤ ``max_side``."""
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as image:
-        rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"), dtype=np.float32) / 255
+    """A photo as float32 RGB in [0, 1] (upright, 16-bit kept), downsized so its short side
+    is ≤ ``max_side``; an unreadable file is an ImageReadError naming it."""
+    rgb = read_image(path).rgb
     h, w = rgb.shape[:2]
     scale = max_side / min(h, w)
     if scale < 1:
@@ -82,6 +82,9 @@ def _read_rgb(path: Path, max_side: int) -> np.ndarray:
 def list_photos(folders: Sequence[str], photo_list: str | None) -> list[Path]:
     """Photos under ``folders``; with ``photo_list`` (a CSV with ``file`` and ``split``
     columns, like docs/training_photos.csv) only those whose split is ``train``."""
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise OptionError(f"photo folder not found: {folder}")
     paths = sorted(
         p
         for folder in folders
@@ -97,6 +100,9 @@ def list_photos(folders: Sequence[str], photo_list: str | None) -> list[Path]:
 
 def list_pairs(input_dir: str, target_dir: str) -> list[tuple[Path, Path]]:
     """(input, target) files matched by stem; inputs without a target are an error."""
+    for folder in (input_dir, target_dir):
+        if not Path(folder).is_dir():
+            raise OptionError(f"pair folder not found: {folder}")
     targets = {p.stem: p for p in Path(target_dir).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES}
     pairs, missing = [], []
     for p in sorted(Path(input_dir).iterdir()):
@@ -221,7 +227,7 @@ def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
     step, history = 0, []
     rng = np.random.default_rng(config.seed)
     if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        state = torch.load(ckpt_path, map_location=device, weights_only=True)
         net.load_state_dict(state["model"])
         if "optimizer" in state:
             opt.load_state_dict(state["optimizer"])
@@ -272,11 +278,10 @@ def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
             scaler.step(opt)
             scaler.update()
             step += 1
-            history.append(
-                {"step": step, "loss": float(loss), "l1": float(l1), "time": time.time()}
-            )
+            record = {"step": step, "loss": loss.item(), "l1": l1.item(), "time": time.time()}
+            history.append(record)
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.4f}", l1=f"{float(l1):.4f}")
+            bar.set_postfix(loss=f"{record['loss']:.4f}", l1=f"{record['l1']:.4f}")
             if step % config.checkpoint_every == 0:
                 checkpoint()
     except KeyboardInterrupt:
@@ -305,7 +310,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--batch", type=int, default=d.batch)
     p.add_argument("--crop", type=int, default=d.crop)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
+    p.add_argument("--warmup", type=int, default=d.warmup, help="linear warm-up steps")
     p.add_argument("--ssim-weight", type=float, default=d.ssim_weight)
     p.add_argument("--aux-weight", type=float, default=d.aux_weight)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -327,6 +333,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         batch=a.batch,
         crop=a.crop,
         lr=a.lr,
+        warmup=a.warmup,
         ssim_weight=a.ssim_weight,
         aux_weight=a.aux_weight,
         seed=a.seed,
@@ -340,10 +347,18 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point; returns the exit status (2: bad options, 1: bad data)."""
     config, resume = parse_args(argv)
-    (Path(config.out)).mkdir(parents=True, exist_ok=True)
-    (Path(config.out) / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
-    train(config, resume=resume)
+    try:
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+        (Path(config.out) / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
+        train(config, resume=resume)
+    except OptionError as exc:
+        print(f"exposure-slot train: error: {exc}", file=sys.stderr)
+        return 2
+    except (ExposureSlotError, OSError) as exc:
+        print(f"exposure-slot train: error: {exc}", file=sys.stderr)
+        return 1
     print(f"weights written to {Path(config.out) / 'latest'}")
     return 0
 
