@@ -34,8 +34,7 @@ from .errors import (
 )
 from .imageio import DEFAULT_MAX_PIXELS, WRITABLE_EXTENSIONS, ImageData, read_image, write_image
 from .visualize import fit_long_side, slot_sheet
-from .weights import load_manifest, load_weights, save_folder
-from .weights.card import card_info, write_card
+from .weights import convert_checkpoint, load_manifest
 from .weights.hub import push_folder_to_hub
 
 PROG = "exposure-slot"
@@ -620,22 +619,13 @@ def _add_convert(commands: Any, model: argparse.ArgumentParser) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-
-    out = Path(args.out_dir)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} exists and is not a folder")
-    net, info = load_weights(args.source)
-    save_folder(net, out, dtype=torch.float32)
-    source = f"converted from {info.name} (sha256 {info.sha256})" if info.sha256 else None
-    card = card_info(
-        out,
-        name=args.name or out.resolve().name,
-        licence=args.licence or info.licence,
-        source=source,
-        repo_id=args.repo_id,
+    """Convert a checkpoint into a Hub-ready folder (see :func:`convert_checkpoint`)."""
+    card = convert_checkpoint(
+        args.source, args.out_dir, name=args.name, licence=args.licence, repo_id=args.repo_id
     )
-    write_card(out, card)
-    print(f"{out}: level {card.level}, slots {list(card.slot_counts)}, sha256 {card.sha256}")
+    print(
+        f"{args.out_dir}: level {card.level}, slots {list(card.slot_counts)}, sha256 {card.sha256}"
+    )
     return 0
 
 
@@ -654,15 +644,9 @@ def _add_push(commands: Any, model: argparse.ArgumentParser) -> None:
 
 
 def _run_push(args: argparse.Namespace) -> int:
-
-    if args.repo_id.count("/") != 1 or not all(args.repo_id.split("/")):
-        raise UsageError(f"REPO_ID must look like 'org/name', got {args.repo_id!r}")
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        raise WeightsNotFoundError(f"cannot push {folder}: it is not a folder")
-    load_weights(folder)  # refuse to publish a folder that does not load
-    commit = push_folder_to_hub(folder, args.repo_id, private=args.private)
-    print(f"pushed {folder} to {args.repo_id} at revision {commit}")
+    """Upload a weights folder (see :func:`push_folder_to_hub`)."""
+    commit = push_folder_to_hub(args.folder, args.repo_id, private=args.private)
+    print(f"pushed {args.folder} to {args.repo_id} at revision {commit}")
     return 0
 
 

@@ -9,6 +9,7 @@ metrics for trained weights. The YAML front matter is written by ``huggingface_h
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,8 +72,9 @@ class CardInfo:
     ``sha256`` are required; :func:`card_info` fills those from a weights folder.
 
     ``metrics`` are table rows with shared keys, e.g. ``{"benchmark": "MSEC test",
-    "PSNR": 23.1, "SSIM": 0.85}``; ``training_data`` items may be DataSource objects or
-    dicts of its fields; ``repo_id`` is used in the loading example.
+    "PSNR": 23.1, "SSIM": 0.85}``; ``training_data`` items may be DataSource objects, dicts
+    of its fields, or plain sentences (a manifest's ``training_data``); ``repo_id`` is used
+    in the loading example.
     """
 
     name: str
@@ -85,7 +87,7 @@ class CardInfo:
     repo_id: str | None = None
     parameters: int | None = None
     width: int | None = None
-    training_data: Sequence[DataSource | Mapping[str, str]] = ()
+    training_data: Sequence[DataSource | Mapping[str, str] | str] = ()
     metrics: Sequence[Mapping[str, object]] = ()
     metrics_note: str | None = None
     limitations: Sequence[str] = ()
@@ -99,7 +101,7 @@ class CardInfo:
                 f"got {list(self.slot_counts)}"
             )
         self.training_data = tuple(
-            d if isinstance(d, DataSource) else DataSource(**d) for d in self.training_data
+            d if isinstance(d, (DataSource, str)) else DataSource(**d) for d in self.training_data
         )
         self.metrics, self.limitations, self.tags = (
             tuple(self.metrics),
@@ -129,11 +131,13 @@ def card_info(folder: str | Path, **overrides: Any) -> CardInfo:
 
 
 def hub_licence(licence: str | None) -> dict[str, str]:
-    """Front-matter licence fields: a Hub identifier, or ``other`` with a ``license_name``."""
+    """Front-matter licence fields: a Hub identifier, or ``other`` with a ``license_name``
+    made from the licence's first clause (``"unstated: ask the authors"`` → ``unstated``)."""
     if licence and licence.strip().lower() in HUB_LICENCES:
         return {"license": licence.strip().lower()}
-    slug = "".join(c if c.isalnum() else "-" for c in (licence or "unknown").lower()).strip("-")
-    return {"license": "other", "license_name": "-".join(filter(None, slug.split("-")))[:64]}
+    clause = re.split(r"[:;,(]", licence or "")[0].lower()
+    words = "".join(c if c.isalnum() else " " for c in clause).split() or ["unknown"]
+    return {"license": "other", "license_name": "-".join(words)[:64].strip("-")}
 
 
 def model_card(info: CardInfo | Mapping[str, Any]) -> str:
@@ -223,8 +227,11 @@ def _training_data(info: CardInfo) -> str:
     rows = [
         (d.name if not d.url else f"[{d.name}]({d.url})", d.licence, d.note)
         for d in info.training_data
+        if isinstance(d, DataSource)
     ]
-    return "## Training data\n\n" + _table(["data set", "licence", "notes"], rows)
+    parts = [_table(["data set", "licence", "notes"], rows)] if rows else []
+    parts += [d for d in info.training_data if isinstance(d, str)]
+    return "## Training data\n\n" + "\n\n".join(parts)
 
 
 def _metrics(info: CardInfo) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from ..errors import WeightsError, WeightsIntegrityError, WeightsNotFoundError
 from ..network import ExposureSlotNet, NetConfig
@@ -220,7 +220,10 @@ def save_folder(
         **net.config.to_dict(),
         **(extra_config or {}),
     }
-    save_file(inference_state(net, dtype), str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
+    # Written by us rather than safetensors' save_file, which creates files readable by
+    # their owner only (0600): a shared or published folder should get the usual permissions.
+    data = save(inference_state(net, dtype), metadata={"format": "pt"})
+    (folder / WEIGHTS_NAME).write_bytes(data)
     (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
     return folder
 

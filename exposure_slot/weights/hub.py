@@ -45,6 +45,7 @@ from ..errors import (
     WeightsIntegrityError,
     WeightsNotFoundError,
 )
+from .convert import load_folder
 
 __all__ = ["download_files", "push_folder_to_hub", "sha256_file"]
 
@@ -62,7 +63,11 @@ _HTTP_PACKAGES = {"httpx", "httpx2", "httpcore", "h11", "requests", "urllib3"}
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks so large weights never sit in memory."""
-    digest = hashlib.sha256()
+    return _hash_file(path, hashlib.sha256())
+
+
+def _hash_file(path: str | os.PathLike[str], digest: hashlib._Hash) -> str:
+    """Feed a file to ``digest`` in chunks; its hex digest."""
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
@@ -134,14 +139,20 @@ def push_folder_to_hub(
     private: bool = False,
     commit_message: str = "Upload Exposure-slot weights",
 ) -> str:
-    """Create model repo ``repo_id`` if needed and upload ``folder`` into it in one commit.
+    """Upload a weights folder to Hub model repo ``repo_id`` (created if needed) in one commit.
 
-    Returns the commit sha, to pin as ``revision`` in manifests. For maintainers publishing
-    weights; needs a write token (``token`` or a stored login).
+    A thin wrapper over ``HfApi.create_repo`` and ``HfApi.upload_folder``, for maintainers
+    publishing weights: it first checks that ``folder`` loads (``model.safetensors`` and
+    ``config.json``, as written by ``save_pretrained`` or ``exposure-slot convert``, which
+    also writes the ``README.md`` model card). Needs a write token (``token``, ``HF_TOKEN``
+    or ``hf auth login``). Returns the commit sha, to pin as ``revision`` in a manifest.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise WeightsNotFoundError(f"cannot push {folder}: it is not a folder")
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise OptionError(f"repo id must look like 'org/name', got {repo_id!r}")
+    load_folder(folder)
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
@@ -152,8 +163,11 @@ def push_folder_to_hub(
         if isinstance(exc, (HfHubHTTPError, OSError)) or _from_http_stack(exc):
             raise DownloadError(
                 f"pushing {folder} to repo '{repo_id}' on {constants.ENDPOINT} failed "
-                f"({_describe(exc)}); pushing needs a write token (token=... or a login)"
+                f"({_describe(exc)}); pushing needs a write token (token=..., HF_TOKEN or "
+                "'hf auth login')"
             ) from exc
+        if isinstance(exc, ValueError):  # e.g. the Hub refused the README's metadata
+            raise OptionError(f"the Hub refused {folder} for repo '{repo_id}': {exc}") from exc
         raise
     return commit.oid
 
@@ -226,11 +240,7 @@ def _discard_if_corrupt(path: Path, actual_sha256: str) -> bool:
 
 def _git_blob_sha1(path: Path) -> str:
     """The git object id of a file (what the Hub uses as ETag for non-LFS files)."""
-    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return _hash_file(path, hashlib.sha1(b"blob %d\0" % path.stat().st_size))
 
 
 def _translate(
