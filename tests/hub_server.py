@@ -12,6 +12,15 @@ same way the Hub does:
 * ``GET /api/agent-harnesses``: an empty registry (huggingface_hub 2.x asks for it once per
   process, to describe the caller in its User-Agent).
 
+After `HubServer.accept_uploads`, it also takes pushes the way ``HfApi.upload_folder`` makes
+them without ``hf_xet`` (set ``HF_HUB_DISABLE_XET``): ``POST /api/repos/create``,
+``POST /api/validate-yaml`` (the README's YAML front matter must parse), ``POST
+/api/models/{repo_id}/preupload/{revision}`` (LFS for the suffixes above, regular otherwise),
+``POST /{repo_id}.git/info/lfs/objects/batch`` (basic transfer to ``PUT /lfs-upload/{sha256}``,
+whose body must hash to that sha256) and ``POST /api/models/{repo_id}/commit/{revision}``
+(NDJSON; the new commit keeps the parent's files). Every push request but the LFS ``PUT``
+needs the write token.
+
 Missing things get ``404`` with the Hub's ``X-Error-Code`` (``RepoNotFound``,
 ``RevisionNotFound``, ``EntryNotFound``); a private repo asked without its token gets ``401``
 ``RepoNotFound``; a gated repo gets ``403`` ``GatedRepo``. Faults can be switched on per file:
@@ -26,6 +35,7 @@ at that server with a private cache, no token and no back-off sleeps). Use them 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -40,6 +50,7 @@ from types import SimpleNamespace
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
+import yaml
 
 RepoSpec = Mapping[str, Mapping[str, bytes]]
 """Commits of one repo: ``{revision: {filename: bytes}}`` (see `HubServer.add_commit`)."""
@@ -49,6 +60,11 @@ _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 _RESOLVE_RE = re.compile(r"^/(?P<repo>[^/]+(?:/[^/]+)?)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
 _CDN_RE = re.compile(r"^/cdn/(?P<repo>[^/]+(?:/[^/]+)?)/(?P<sha>[0-9a-f]{64})/(?P<file>.+)$")
 _RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
+_PUSH_RE = re.compile(
+    r"^/api/models/(?P<repo>[^/]+(?:/[^/]+)?)/(?P<action>preupload|commit)/(?P<rev>[^/]+)$"
+)
+_LFS_BATCH_RE = re.compile(r"^/(?P<repo>[^/]+(?:/[^/]+)?)\.git/info/lfs/objects/batch$")
+_LFS_PUT_RE = re.compile(r"^/lfs-upload/(?P<sha>[0-9a-f]{64})$")
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -103,6 +119,8 @@ class HubServer:
         self._failures: dict[str, tuple[int, frozenset[str]]] = {}
         self._truncations: dict[str, _Truncation] = {}
         self._log: list[LoggedRequest] = []
+        self._write_token: str | None = None
+        self._lfs_uploads: dict[str, bytes] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         for repo_id, commits in (repos or {}).items():
@@ -149,6 +167,17 @@ class HubServer:
                 self._private[repo_id] = token
             if gated:
                 self._gated.add(repo_id)
+
+    def accept_uploads(self, token: str) -> None:
+        """Take pushes (create repo, upload, commit) authorised by ``token``."""
+        with self._lock:
+            self._write_token = token
+
+    def files(self, repo_id: str, revision: str = "main") -> dict[str, bytes]:
+        """The files of ``repo_id`` at ``revision`` (a branch or a sha)."""
+        sha = self.commit(repo_id, revision)
+        with self._lock:
+            return dict(self._repos[repo_id].commits[sha])
 
     def commit(self, repo_id: str, revision: str = "main") -> str:
         """The commit sha that ``revision`` (a branch or a sha) resolves to."""
@@ -357,6 +386,93 @@ class HubServer:
             self._take_truncation(filename),
         )
 
+    def handle_push(self, handler: _Handler) -> None:
+        """Answer one POST or PUT request of a push."""
+        self._record(handler)
+        path = unquote(urlsplit(handler.path).path)
+        body = handler.read_body()
+        if match := _LFS_PUT_RE.match(path):
+            if sha256_hex(body) != match["sha"]:
+                handler.send_error_code(400, None, "uploaded bytes do not match their sha256")
+                return
+            with self._lock:
+                self._lfs_uploads[match["sha"]] = body
+            handler.send_json(200, {})
+            return
+        with self._lock:
+            token = self._write_token
+        if token is None or handler.headers.get("Authorization") != f"Bearer {token}":
+            handler.send_error_code(401, None, "Invalid credentials in Authorization header")
+            return
+        if path == "/api/repos/create":
+            request = json.loads(body)
+            repo_id = "/".join(filter(None, (request["organization"], request["name"])))
+            with self._lock:
+                exists = repo_id in self._repos
+                self._repos.setdefault(repo_id, _Repo())
+            if exists:
+                handler.send_error_code(409, None, "You already created this model repo")
+            else:
+                handler.send_json(200, {"url": f"{self.url}/{repo_id}"})
+        elif path == "/api/validate-yaml":
+            self._validate_card(handler, json.loads(body)["content"])
+        elif _LFS_BATCH_RE.match(path):
+            objects = [
+                {
+                    "oid": o["oid"],
+                    "size": o["size"],
+                    "actions": {"upload": {"href": f"{self.url}/lfs-upload/{o['oid']}"}},
+                }
+                for o in json.loads(body)["objects"]
+            ]
+            handler.send_json(200, {"transfer": "basic", "objects": objects})
+        elif (match := _PUSH_RE.match(path)) is None:
+            handler.send_error_code(404, None, f"no route for {path}")
+        elif match["repo"] not in self._repos:
+            handler.send_error_code(404, "RepoNotFound", f"Repository {match['repo']} not found")
+        elif match["action"] == "preupload":
+            modes = [
+                {
+                    "path": f["path"],
+                    "uploadMode": "lfs" if f["path"].endswith(LFS_SUFFIXES) else "regular",
+                    "shouldIgnore": False,
+                }
+                for f in json.loads(body)["files"]
+            ]
+            handler.send_json(200, {"files": modes})
+        else:
+            self._commit_push(handler, match["repo"], match["rev"], body)
+
+    def _validate_card(self, handler: _Handler, content: str) -> None:
+        front = re.match(r"^---\n(.*?)\n---\n", content, re.DOTALL)
+        try:
+            metadata = yaml.safe_load(front[1]) if front else {}
+        except yaml.YAMLError as exc:
+            handler.send_json(400, {"errors": [{"message": f"invalid YAML: {exc}"}]})
+            return
+        if not isinstance(metadata, dict):
+            handler.send_json(400, {"errors": [{"message": "metadata must be a mapping"}]})
+            return
+        handler.send_json(200, {"errors": [], "warnings": []})
+
+    def _commit_push(self, handler: _Handler, repo_id: str, revision: str, body: bytes) -> None:
+        lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+        with self._lock:
+            head = self._repos[repo_id].refs.get(revision)
+            files = dict(self._repos[repo_id].commits[head]) if head else {}
+            for line in lines:
+                value = line["value"]
+                if line["key"] == "file":
+                    files[value["path"]] = base64.b64decode(value["content"])
+                elif line["key"] == "lfsFile":
+                    if value["oid"] not in self._lfs_uploads:
+                        handler.send_error_code(422, None, f"LFS object {value['oid']} missing")
+                        return
+                    files[value["path"]] = self._lfs_uploads[value["oid"]]
+        sha = self.add_commit(repo_id, files, branch=revision)
+        url = f"{self.url}/{repo_id}/commit/{sha}"
+        handler.send_json(200, {"commitUrl": url, "commitOid": sha, "pullRequestUrl": None})
+
     def _handle_cdn(self, handler: _Handler, repo_id: str, sha: str, filename: str) -> None:
         if (status := self._failure_for(filename, handler.command)) is not None:
             handler.send_error_code(status, None, f"injected failure for {filename}")
@@ -379,6 +495,29 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.hub.handle(self)  # type: ignore[attr-defined]
+
+    def do_POST(self) -> None:
+        self.server.hub.handle_push(self)  # type: ignore[attr-defined]
+
+    def do_PUT(self) -> None:
+        self.server.hub.handle_push(self)  # type: ignore[attr-defined]
+
+    def read_body(self) -> bytes:
+        """The request body, sent with Content-Length or chunked."""
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        chunks = []
+        while size := int(self.rfile.readline().split(b";")[0], 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+        self.rfile.readline()
+        return b"".join(chunks)
+
+    def send_json(self, status: int, value: object) -> None:
+        body = json.dumps(value).encode()
+        self.send_response(status)
+        self.send_headers({"Content-Type": "application/json", "Content-Length": str(len(body))})
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
         """Keep test output clean: the request log is `HubServer.requests`."""

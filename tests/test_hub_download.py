@@ -1,13 +1,19 @@
-"""Hub downloads over real HTTP against the local stand-in in ``hub_server.py``.
+"""The Hub over real HTTP against the local stand-in in ``hub_server.py``.
 
-Every test gets its own cache (``hub_env``) and talks to a server on 127.0.0.1; nothing in
-huggingface_hub is mocked (only its retry back-off sleeps are made instant).
+First ``download_files`` (cache, offline use, pinned revisions, sha256, HTTP faults), then
+the same paths through ``ExposureCorrector.from_pretrained`` with real weights, then
+publishing (``exposure-slot convert`` → ``push`` → ``from_pretrained``). Every test gets its
+own cache (``hub_env``) and talks to a server on 127.0.0.1; nothing in huggingface_hub is
+mocked (only its retry back-off sleeps are made instant).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +24,8 @@ from hub_server import HubServer
 from huggingface_hub import constants
 from safetensors.numpy import load_file, save
 
+from exposure_slot import ExposureCorrector
+from exposure_slot.cli import main
 from exposure_slot.errors import (
     DownloadError,
     OptionError,
@@ -347,3 +355,246 @@ def test_sha256_file_streams_across_chunks(tmp_path: Path) -> None:
 def test_push_refuses_a_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(WeightsNotFoundError, match="not a folder"):
         push_folder_to_hub(tmp_path / "nope", "someone/weights")
+
+
+# -- ExposureCorrector.from_pretrained over the Hub --------------------------------------------
+#
+# The same paths as above, taken the way users take them: real weights saved with
+# save_pretrained (or written by `exposure-slot convert`), served as a repo, loaded by name.
+
+PUBLISHED = "someone/exposure-level2"
+_LOAD_IN_A_NEW_PROCESS = """
+import sys
+from exposure_slot import ExposureCorrector
+corrector = ExposureCorrector.from_pretrained(sys.argv[1], device="cpu")
+print(corrector.weights_info.sha256)
+"""
+
+
+def _folder_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.fixture
+def photo(astronaut: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(astronaut[100:164, 180:260])
+
+
+@pytest.fixture
+def published(hub_env: HubEnv, corrector: ExposureCorrector, tmp_path: Path) -> Path:
+    """The parity corrector saved with save_pretrained and served as PUBLISHED."""
+    folder = corrector.save_pretrained(tmp_path / "saved")
+    hub_env.server.add_commit(PUBLISHED, _folder_files(folder))
+    return folder
+
+
+def test_save_upload_from_pretrained_gives_the_same_outputs(
+    hub_env: HubEnv, published: Path, corrector: ExposureCorrector, photo: np.ndarray
+) -> None:
+    loaded = ExposureCorrector.from_pretrained(PUBLISHED, device="cpu")
+    assert np.array_equal(loaded(photo), corrector(photo))
+    assert loaded.weights_info.source == f"hf://{PUBLISHED}"
+    assert loaded.weights_info.sha256 == sha256_file(published / WEIGHTS)
+    assert len(hub_env.server.requests_for(WEIGHTS, "GET")) == 1
+    cached = hub_env.cache_dir / "models--someone--exposure-level2" / "snapshots"
+    assert (next(cached.iterdir()) / WEIGHTS).read_bytes() == (published / WEIGHTS).read_bytes()
+
+
+@pytest.mark.parametrize("how", ["HF_HUB_OFFLINE", "local_files_only"])
+def test_second_use_comes_from_the_cache_with_the_server_stopped(
+    hub_env: HubEnv,
+    published: Path,
+    corrector: ExposureCorrector,
+    photo: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    options = {"local_files_only": True} if how == "local_files_only" else {}
+    with pytest.raises(DownloadError, match="not in the cache"):
+        ExposureCorrector.from_pretrained(PUBLISHED, device="cpu", local_files_only=True)
+    assert hub_env.server.requests == [], "local_files_only never touches the network"
+    ExposureCorrector.from_pretrained(PUBLISHED, device="cpu")
+    hub_env.server.stop()
+    if how == "HF_HUB_OFFLINE":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    again = ExposureCorrector.from_pretrained(PUBLISHED, device="cpu", **options)
+    assert np.array_equal(again(photo), corrector(photo))
+
+
+def test_pinned_revision_keeps_the_old_weights(
+    hub_env: HubEnv, tmp_path: Path, level2_path: Path, level3_path: Path
+) -> None:
+    level2 = ExposureCorrector(level2_path, device="cpu").save_pretrained(tmp_path / "l2")
+    level3 = ExposureCorrector(level3_path, device="cpu").save_pretrained(tmp_path / "l3")
+    old = hub_env.server.add_commit(PUBLISHED, _folder_files(level2))
+    hub_env.server.add_commit(PUBLISHED, _folder_files(level3))
+    assert ExposureCorrector.from_pretrained(PUBLISHED, device="cpu").level == 3
+    pinned = ExposureCorrector.from_pretrained(PUBLISHED, device="cpu", revision=old)
+    assert pinned.level == 2 and pinned.weights_info.sha256 == sha256_file(level2 / WEIGHTS)
+
+
+def _manifest_for(path: Path, folder: Path, revision: str, **changes: str) -> Path:
+    """A manifest naming the weights of ``folder`` as Hub repo PUBLISHED at ``revision``."""
+    files = {
+        name: {"sha256": changes.get(name, sha256_file(folder / name)),
+               "size": (folder / name).stat().st_size}
+        for name in (WEIGHTS, CONFIG)
+    }  # fmt: skip
+    entry = {"level": 2, "licence": "Apache-2.0", "repo_id": PUBLISHED, "revision": revision}
+    path.write_text(json.dumps({"schema": 1, "weights": {"ours": {**entry, "files": files}}}))
+    return path
+
+
+def test_manifest_hub_entry_is_pinned_and_checked(
+    hub_env: HubEnv, published: Path, tmp_path: Path, level3_path: Path
+) -> None:
+    revision = hub_env.server.commit(PUBLISHED)
+    good = _manifest_for(tmp_path / "good.json", published, revision)
+    # main moves on to other weights: the pinned entry still gets (and checks) its own.
+    level3 = ExposureCorrector(level3_path, device="cpu").save_pretrained(tmp_path / "l3")
+    hub_env.server.add_commit(PUBLISHED, _folder_files(level3))
+    loaded = ExposureCorrector.from_pretrained("ours", device="cpu", manifest=good)
+    assert (loaded.weights_info.name, loaded.level, loaded.weights_info.licence) == (
+        "ours",
+        2,
+        "Apache-2.0",
+    )
+    bad = _manifest_for(tmp_path / "bad.json", published, revision, **{WEIGHTS: "0" * 64})
+    with pytest.raises(WeightsIntegrityError, match="sha256 mismatch") as info:
+        ExposureCorrector.from_pretrained("ours", device="cpu", manifest=bad)
+    assert PUBLISHED in str(info.value) and "0" * 64 in str(info.value)
+
+
+def test_missing_repo_or_file_through_from_pretrained(hub_env: HubEnv, published: Path) -> None:
+    with pytest.raises(WeightsNotFoundError) as info:
+        ExposureCorrector.from_pretrained("nobody/nothing", device="cpu")
+    message = str(info.value)
+    assert "'nobody/nothing' not found" in message
+    assert "no local file or folder 'nobody/nothing'" in message
+    # A repo with the authors' pickle but no safetensors: the pickle is never fetched.
+    hub_env.server.add_commit("someone/pickles", {CONFIG: b"{}", "SICE_level2.pth": b"x" * 99})
+    with pytest.raises(WeightsNotFoundError, match=f"'{WEIGHTS}' not found"):
+        ExposureCorrector.from_pretrained("someone/pickles", device="cpu")
+    assert hub_env.server.requests_for("SICE_level2.pth") == []
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_error_through_from_pretrained(
+    hub_env: HubEnv, published: Path, status: int
+) -> None:
+    hub_env.server.fail(WEIGHTS, status)
+    with pytest.raises(DownloadError) as info:
+        ExposureCorrector.from_pretrained(PUBLISHED, device="cpu")
+    message = str(info.value)
+    assert f"HTTP {status}" in message and PUBLISHED in message
+    assert "pass a local path" in message and "HF_HUB_OFFLINE=1" in message
+
+
+def test_truncated_download_through_from_pretrained(hub_env: HubEnv, published: Path) -> None:
+    hub_env.server.truncate(WEIGHTS, keep_bytes=4096, close=False)
+    with pytest.raises(DownloadError, match="incomplete") as info:
+        ExposureCorrector.from_pretrained(PUBLISHED, device="cpu")
+    assert WEIGHTS in str(info.value)
+    assert not list(hub_env.cache_dir.rglob(WEIGHTS)), "nothing half-downloaded is kept"
+
+
+def test_token_reaches_the_hub(hub_env: HubEnv, published: Path) -> None:
+    hub_env.server.restrict(PUBLISHED, token="hf_reader")
+    with pytest.raises(WeightsNotFoundError, match="token="):
+        ExposureCorrector.from_pretrained(PUBLISHED, device="cpu", token=False)
+    loaded = ExposureCorrector.from_pretrained(PUBLISHED, device="cpu", token="hf_reader")
+    assert loaded.level == 2
+    resolve = [r for r in hub_env.server.requests_for(WEIGHTS) if "/resolve/" in r.path]
+    assert resolve[-1].headers.get("authorization") == "Bearer hf_reader"
+
+
+def test_cache_dir_option(hub_env: HubEnv, published: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    ExposureCorrector.from_pretrained(PUBLISHED, device="cpu", cache_dir=elsewhere)
+    assert list(elsewhere.rglob(WEIGHTS)) and not list(hub_env.cache_dir.rglob(WEIGHTS))
+
+
+def test_hf_home_and_hf_hub_cache_in_a_new_process(
+    hub_env: HubEnv, published: Path, tmp_path: Path
+) -> None:
+    """huggingface_hub reads HF_HOME, HF_HUB_CACHE and HF_HUB_OFFLINE at import: fresh
+    interpreters show they are obeyed (download into HF_HOME, then use that cache offline)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env |= {"HF_ENDPOINT": hub_env.server.url, "OMP_NUM_THREADS": "1"}
+    expected = sha256_file(published / WEIGHTS)
+    repo_folder = "models--someone--exposure-level2"
+
+    def load(**variables: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _LOAD_IN_A_NEW_PROCESS, PUBLISHED],
+            env={**env, **variables},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    home = tmp_path / "home"
+    assert load(HF_HOME=str(home)) == expected
+    cache = home / "hub"
+    assert (cache / repo_folder).is_dir() and len(hub_env.server.requests_for(WEIGHTS, "GET")) == 1
+    hub_env.server.stop()
+    other_home = str(tmp_path / "empty-home")  # HF_HUB_CACHE wins over HF_HOME
+    assert load(HF_HOME=other_home, HF_HUB_CACHE=str(cache), HF_HUB_OFFLINE="1") == expected
+
+
+# -- publishing: exposure-slot convert, then push, then from_pretrained ------------------------
+
+
+@pytest.fixture
+def accepts_pushes(hub_env: HubEnv, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The stand-in takes pushes with this write token (LFS upload; it has no Xet storage)."""
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    hub_env.server.accept_uploads("hf_writer")
+    return "hf_writer"
+
+
+def test_convert_push_from_pretrained(
+    hub_env: HubEnv,
+    accepts_pushes: str,
+    tmp_path: Path,
+    level2_path: Path,
+    corrector: ExposureCorrector,
+    photo: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = tmp_path / "exposure-level2"
+    assert main(["convert", str(level2_path), str(folder), "--repo-id", PUBLISHED]) == 0
+    monkeypatch.setenv("HF_TOKEN", accepts_pushes)
+    assert main(["push", str(folder), PUBLISHED]) == 0
+    commit = hub_env.server.commit(PUBLISHED)
+    assert commit in capsys.readouterr().out
+    assert hub_env.server.files(PUBLISHED) == _folder_files(folder)
+
+    monkeypatch.delenv("HF_TOKEN")
+    loaded = ExposureCorrector.from_pretrained(PUBLISHED, device="cpu", revision=commit)
+    assert np.array_equal(loaded(photo), corrector(photo))
+
+
+def test_push_needs_a_write_token(
+    hub_env: HubEnv, accepts_pushes: str, published: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["push", str(published), "someone/new-repo"]) == 1
+    assert "write token" in capsys.readouterr().err
+    with pytest.raises(DownloadError, match="HTTP 401"):
+        push_folder_to_hub(published, "someone/new-repo", token="hf_wrong")
+    commit = push_folder_to_hub(published, "someone/new-repo", token=accepts_pushes)
+    assert hub_env.server.files("someone/new-repo", commit) == _folder_files(published)
+
+
+def test_push_refuses_a_folder_that_does_not_load(
+    hub_env: HubEnv, accepts_pushes: str, tmp_path: Path
+) -> None:
+    (tmp_path / WEIGHTS).write_bytes(b"not safetensors")
+    with pytest.raises(WeightsIntegrityError):
+        push_folder_to_hub(tmp_path, "someone/broken", token=accepts_pushes)
+    with pytest.raises(OptionError, match="org/name"):
+        push_folder_to_hub(tmp_path, "no-slash", token=accepts_pushes)
+    assert hub_env.server.requests == [], "nothing was sent"
