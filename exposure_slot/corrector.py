@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import highres, images
-from .errors import OptionError, UnsupportedPrecisionError
+from .errors import ExposureSlotError, ImageTypeError, OptionError, UnsupportedPrecisionError
 from .highres import Plan, fast
 from .highres.exact import exact_forward
 from .network import ExposureSlotNet, NetOutput
@@ -118,7 +118,10 @@ class ExposureCorrector:
     ``weights`` is ``"default"`` (bundled weights), another manifest name, a file, a
     folder, a Hub repo id, a network or a state dict (see :func:`load_weights`).
     ``device`` defaults to CUDA, then MPS, then CPU; ``dtype`` to float16 on CUDA and
-    float32 elsewhere. One corrector may be shared by threads: calls are serialised.
+    float32 elsewhere. One corrector may be shared by threads: the network passes are
+    serialised by a lock (input conversion runs concurrently), so each call returns exactly
+    what it returns when run alone. On CPU the same input gives bitwise the same output,
+    call after call and corrector after corrector with the same weights.
     """
 
     def __init__(
@@ -173,20 +176,33 @@ class ExposureCorrector:
         proxy_size: int | None = None,
         progress: bool = False,
     ) -> Any:
-        """Correct one image or a list of images, returning the same type(s).
+        """Correct one image or a list (tuple) of images, returning the same type(s).
 
-        PIL images keep their mode (alpha passed through); numpy ``H×W×3`` arrays keep
-        dtype and range (uint8, uint16, float32, float64); torch ``3×H×W`` or
-        ``B×3×H×W`` float tensors in [0, 1] stay on their device.
+        PIL images keep their mode (alpha passed through; see
+        :func:`exposure_slot.images.pil_to_float` for palette, CMYK and other modes); numpy
+        ``H×W``, ``H×W×1``, ``H×W×3`` and ``H×W×4`` arrays keep layout, dtype and range
+        (uint8, uint16, float16, float32, float64); torch ``3×H×W`` or ``B×3×H×W`` float
+        tensors stay on their device and dtype. Float input must lie in [0, 1]: values up to
+        ``images.FLOAT_TOLERANCE`` outside are clipped, further ones raise InvalidImageError,
+        as do NaN, infinity, empty images and wrong shapes; unsupported types and dtypes raise
+        ImageTypeError. A bad list item's error names its index.
 
         ``mode``: ``"exact"`` gives the whole-image result (tiled in bounded memory when
         large, ``tile_size`` input pixels per tile); ``"fast"`` runs the network on a proxy
         with long side ``proxy_size`` and carries its correction to full resolution;
         ``"auto"`` picks between them, see :meth:`plan`.
         """
-        if isinstance(image, list):
+        if isinstance(image, (list, tuple)):
             options = {"mode": mode, "tile_size": tile_size, "proxy_size": proxy_size}
-            return [self(item, progress=progress, **options) for item in image]
+            results = []
+            for index, item in enumerate(image):
+                if isinstance(item, (list, tuple)):
+                    raise ImageTypeError(f"image list item {index} is itself a list or tuple")
+                try:
+                    results.append(self(item, progress=progress, **options))
+                except ExposureSlotError as exc:
+                    raise type(exc)(f"image list item {index}: {exc}") from exc
+            return results if isinstance(image, list) else tuple(results)
         how = self.plan(image, mode=mode, tile_size=tile_size, proxy_size=proxy_size)
         batch, restore = images.to_batch(image)
         return restore(self._correct(batch, how, progress).image)

@@ -2,6 +2,13 @@
 
 Every public entry point validates here, so a bad array gets a clear library error
 instead of a traceback from deep inside torch. Files are :mod:`exposure_slot.imageio`'s.
+
+Values: integers (uint8, uint16, PIL's 8- and 16-bit modes) are divided by their maximum.
+Floats (numpy float16/32/64, torch float tensors, PIL mode 'F') must be finite and lie in
+[0, 1]. Values at most :data:`FLOAT_TOLERANCE` outside it (the overshoot of resampling,
+sharpening or a colour conversion) are clipped to [0, 1]; anything further is refused with
+InvalidImageError, because 0-255 floats or mean/std-normalised tensors would otherwise come
+out as a white or black picture without a word.
 """
 
 from __future__ import annotations
@@ -13,13 +20,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import ImageTypeError, InvalidImageError
+from .errors import ImageReadError, ImageTypeError, InvalidImageError
 
 Restore = Callable[[torch.Tensor], Any]
 
+FLOAT_TOLERANCE: float = 0.25
+"""How far outside [0, 1] float pixels may lie and still be accepted (they are then clipped)."""
+
 _INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 _TORCH_FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_PIL_AS_RGB = ("CMYK", "YCbCr", "LAB", "HSV", "RGBX")
+_PIL_AS = {"P": "RGB", "1": "L", "La": "LA", "RGBa": "RGBA", "PA": "RGBA"}
 
 
 def _check_size(h: int, w: int, what: str) -> None:
@@ -27,44 +40,72 @@ def _check_size(h: int, w: int, what: str) -> None:
         raise InvalidImageError(f"{what} is empty ({h}×{w} pixels)")
 
 
-def _check_finite(x: torch.Tensor | np.ndarray, what: str) -> None:
-    finite = torch.isfinite(x).all() if isinstance(x, torch.Tensor) else np.isfinite(x).all()
-    if not bool(finite):
+def _check_float_values(x: torch.Tensor | np.ndarray, what: str) -> None:
+    """Refuse NaN, infinity and values further than FLOAT_TOLERANCE outside [0, 1]."""
+    if isinstance(x, torch.Tensor):
+        finite = bool(torch.isfinite(x).all())
+        lo, hi = (float(v) for v in torch.aminmax(x)) if finite else (0.0, 0.0)
+    else:
+        finite = bool(np.isfinite(x).all())
+        lo, hi = (float(x.min()), float(x.max())) if finite else (0.0, 0.0)
+    if not finite:
         raise InvalidImageError(f"{what} contains NaN or infinite values")
+    if lo < -FLOAT_TOLERANCE or hi > 1 + FLOAT_TOLERANCE:
+        raise InvalidImageError(
+            f"{what} has values from {lo:.4g} to {hi:.4g}: float images must lie in [0, 1] "
+            f"(up to {FLOAT_TOLERANCE} outside it is clipped); scale them first, e.g. divide "
+            "0-255 values by 255, or pass 8-bit data as uint8"
+        )
 
 
-def numpy_to_float(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, Callable]:
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """Rec.601 luma of ``H×W×3`` values (as Pillow's ``convert("L")``), shape ``H×W``."""
+    return rgb @ _LUMA
+
+
+def numpy_to_float(
+    array: np.ndarray, what: str = "numpy image"
+) -> tuple[np.ndarray, np.ndarray | None, Callable]:
     """Split an ``H×W``, ``H×W×1``, ``H×W×3`` or ``H×W×4`` array into float RGB in
-    [0, 1], its alpha (untouched) and a function turning corrected RGB back into the
-    input's layout, dtype and range.
+    [0, 1], its alpha (unchanged; float alpha clipped to [0, 1] like the colour) and a
+    function turning corrected RGB back into the input's layout, dtype and range.
+    ``what`` names the image in error messages.
 
-    Floats outside [0, 1] are clipped to [0, 1] (documented: the network's range).
+    uint8 and uint16 are divided by 255 and 65535; floats follow the module's rule
+    (in [0, 1], small excursions clipped, larger ones refused).
     """
     if not isinstance(array, np.ndarray):
         raise ImageTypeError(f"expected a numpy array, got {type(array).__name__}")
+    array = np.asarray(array)  # a plain ndarray: np.matrix and masked arrays index otherwise
     if array.dtype not in _INT_MAX and array.dtype not in _FLOATS:
         raise ImageTypeError(
-            f"numpy image dtype {array.dtype} is not supported: use uint8, uint16, float32 "
-            "or float64"
+            f"{what} dtype {array.dtype} is not supported: use uint8 or uint16 (e.g. "
+            "array.astype(np.uint8) for 0-255 integers), or float16, float32 or float64 in [0, 1]"
         )
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        hint = ""
+        if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] > 4:
+            hint = " (channels first? use array.transpose(1, 2, 0))"
         raise InvalidImageError(
-            f"numpy image must be H×W, H×W×1, H×W×3 or H×W×4, got shape {array.shape}"
+            f"{what} must be H×W, H×W×1, H×W×3 or H×W×4 (gray, RGB, RGBA), got shape "
+            f"{array.shape}{hint}"
         )
     h, w, channels = array.shape
-    _check_size(h, w, f"numpy image of shape {array.shape}")
+    _check_size(h, w, f"{what} of shape {array.shape}")
     dtype, scale = array.dtype, _INT_MAX.get(array.dtype, 1.0)
     if dtype in _FLOATS:
-        _check_finite(array, "numpy image")
+        _check_float_values(array, f"{what} ({dtype})")
     colour = array[:, :, :3] if channels >= 3 else np.repeat(array[:, :, :1], 3, axis=2)
     rgb = np.clip(colour.astype(np.float32) / np.float32(scale), 0.0, 1.0)
     alpha = array[:, :, 3:4] if channels == 4 else None
+    if alpha is not None and dtype in _FLOATS:
+        alpha = np.clip(alpha, 0, 1)
 
     def restore(out: np.ndarray) -> np.ndarray:
         if channels == 1:
-            out = out @ np.array([0.299, 0.587, 0.114], dtype=np.float32)[:, None]
+            out = _luma(out)[:, :, None]
         out = np.round(out * scale).astype(dtype) if dtype in _INT_MAX else out.astype(dtype)
         if alpha is not None:
             out = np.concatenate([out, alpha], axis=2)
@@ -85,76 +126,108 @@ def _numpy(array: np.ndarray) -> tuple[torch.Tensor, Restore]:
     return batch, back
 
 
+def _pil_wide_gray(image: Image.Image) -> tuple[np.ndarray, Callable[[np.ndarray], Image.Image]]:
+    """'I;16*' and 'I' (divided by 65535, clipped) and 'F' (a float image) to gray RGB."""
+    mode = image.mode
+    _check_size(image.height, image.width, f"PIL image (mode {mode})")
+    if mode == "F":
+        gray = np.asarray(image, dtype=np.float32)
+        _check_float_values(gray, "PIL image (mode F)")
+        gray = np.clip(gray, 0.0, 1.0)
+    else:
+        gray = np.clip(np.asarray(image, dtype=np.float64) / 65535.0, 0, 1).astype(np.float32)
+
+    def back(out: np.ndarray) -> Image.Image:
+        lum = _luma(out)
+        if mode == "F":
+            return Image.fromarray(lum.astype(np.float32))
+        values = np.round(lum * 65535.0)
+        return Image.fromarray(values.astype(np.uint16 if mode.startswith("I;16") else np.int32))
+
+    return np.repeat(gray[:, :, None], 3, axis=2), back
+
+
 def pil_to_float(image: Image.Image) -> tuple[np.ndarray, Callable[[np.ndarray], Image.Image]]:
     """RGB float of a PIL image in any mode, and a function back to a matching mode.
 
-    RGB/RGBA/L/LA/I;16/I/F keep their mode (alpha passed through bit-exact); palette
-    images come back as RGB or RGBA (a palette cannot hold the correction); CMYK and
-    YCbCr come back as RGB; 1-bit images come back as L.
+    RGB, RGBA, L, LA, I, F and I;16 keep their mode (alpha passed through bit-exact;
+    I;16B/L/N come back as I;16); La comes back as LA, RGBa and PA as RGBA; palette
+    images as RGB, or RGBA when they have transparency (a palette cannot hold the
+    correction); CMYK, YCbCr, LAB, HSV and RGBX as RGB; 1-bit images as L.
+    'I' is read as 0-65535 (clipped), 'F' as a float image.
     """
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        data = np.asarray(image, dtype=np.float64)
-        scale = 65535.0 if mode.startswith("I;16") else (1.0 if mode == "F" else 65535.0)
-        gray = np.clip(data / scale, 0, 1).astype(np.float32)
-
-        def back_gray(out: np.ndarray) -> Image.Image:
-            lum = out @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-            if mode == "F":
-                return Image.fromarray(lum.astype(np.float32), "F")
-            values = np.round(lum * scale)
-            return Image.fromarray(
-                values.astype(np.uint16 if mode.startswith("I;16") else np.int32)
-            )
-
-        return np.repeat(gray[:, :, None], 3, axis=2), back_gray
-    if mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La", "PA"):
-        image = image.convert("RGBA" if mode in ("RGBa", "La", "PA") else "RGB")
-    elif mode == "1":
-        image = image.convert("L")
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        return _pil_wide_gray(image)
+    target = _PIL_AS.get(mode, "RGB" if mode in _PIL_AS_RGB else mode)
+    if mode == "P" and "transparency" in image.info:
+        target = "RGBA"
+    if target not in ("L", "LA", "RGB", "RGBA"):
+        raise ImageTypeError(f"PIL image mode {mode!r} is not supported")
+    try:
+        image = image if target == mode else image.convert(target)
+    except ValueError as exc:
+        raise ImageTypeError(f"PIL image mode {mode!r} cannot be converted to {target}") from exc
     array = np.asarray(image)
-    rgb, _, restore = numpy_to_float(array)
-    out_mode = image.mode
+    alpha = array[:, :, 1:] if target == "LA" else None
+    rgb, _, restore = numpy_to_float(
+        array[:, :, 0] if alpha is not None else array, f"PIL image (mode {mode})"
+    )
 
     def back(out: np.ndarray) -> Image.Image:
         result = restore(out)
-        if out_mode in ("L",):
-            result = result[:, :, 0]
-        return Image.fromarray(result, out_mode)
+        if alpha is not None:
+            result = np.concatenate([result, alpha], axis=2)
+        return Image.fromarray(result[:, :, 0] if target == "L" else result)
 
     return rgb, back
 
 
 def _pil(image: Image.Image) -> tuple[torch.Tensor, Restore]:
     try:
-        rgb, back = pil_to_float(image)
-    except OSError as exc:
-        raise InvalidImageError(f"cannot decode PIL image: {exc}") from exc
+        image.load()  # a lazily opened file decodes here: truncated, corrupt or closed
+    except MemoryError:
+        raise
+    except Exception as exc:
+        source = getattr(image, "filename", "") or "a file"
+        reason = str(exc) or type(exc).__name__
+        if getattr(image, "fp", True) is None:
+            reason = "its file was closed before its pixels were read (call image.load() first)"
+        raise ImageReadError(f"cannot decode the PIL image read from {source}: {reason}") from exc
+    rgb, back = pil_to_float(image)
     batch = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
     return batch, lambda out: back(out[0].permute(1, 2, 0).cpu().numpy())
 
 
 def _tensor(tensor: torch.Tensor) -> tuple[torch.Tensor, Restore]:
+    if tensor.layout != torch.strided or tensor.device.type == "meta":
+        raise ImageTypeError(
+            f"torch image must be a dense tensor holding data, got layout {tensor.layout} on "
+            f"device {tensor.device}"
+        )
     if tensor.dtype not in _TORCH_FLOATS:
         raise ImageTypeError(
-            f"torch image dtype {tensor.dtype} is not supported: use a float tensor in [0, 1]"
+            f"torch image dtype {tensor.dtype} is not supported: use a float tensor in [0, 1] "
+            "(e.g. tensor.float() / 255 for 8-bit values)"
         )
     if tensor.ndim not in (3, 4) or tensor.shape[-3] != 3:
+        hint = " (channels last? use .permute(2, 0, 1))" if tensor.shape[-1:] == (3,) else ""
         raise InvalidImageError(
-            f"torch image must be 3×H×W or B×3×H×W, got shape {tuple(tensor.shape)}"
+            f"torch image must be 3×H×W or B×3×H×W, got shape {tuple(tensor.shape)}{hint}"
         )
     _check_size(tensor.shape[-2], tensor.shape[-1], f"torch image of shape {tuple(tensor.shape)}")
     if tensor.ndim == 4 and tensor.shape[0] == 0:
         raise InvalidImageError("torch image batch is empty")
-    _check_finite(tensor, "torch image")
-    batch = tensor.detach().float().clamp(0, 1)
+    tensor_data = tensor.detach()
+    _check_float_values(tensor_data, f"torch image ({tensor.dtype})")
+    batch = tensor_data.float().clamp(0, 1)
     batch = batch[None] if tensor.ndim == 3 else batch
     device, dtype, single = tensor.device, tensor.dtype, tensor.ndim == 3
 
     def back(out: torch.Tensor) -> torch.Tensor:
         out = out.to(device=device, dtype=dtype)
+        if out.is_inference():  # an inference-mode tensor cannot enter autograd: copy it
+            out = out.clone()
         return out[0] if single else out
 
     return batch, back
@@ -171,10 +244,15 @@ def to_batch(image: Any) -> tuple[torch.Tensor, Restore]:
         return _tensor(image)
     if image is None:
         raise ImageTypeError("image is None")
-    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
+    if isinstance(image, (bytes, bytearray, memoryview)):
         raise ImageTypeError(
-            f"got a path ({image!r}): read it first with exposure_slot.imageio.read_image, "
-            "or use the exposure-slot command line"
+            f"got {memoryview(image).nbytes} bytes, not an image: decode them first, e.g. "
+            "PIL.Image.open(io.BytesIO(data))"
+        )
+    if isinstance(image, str) or hasattr(image, "__fspath__"):
+        raise ImageTypeError(
+            f"got a path ({str(image)!r}): read it first with exposure_slot.imageio.read_image "
+            "or PIL.Image.open, or use the exposure-slot command line"
         )
     raise ImageTypeError(
         f"unsupported image type {type(image).__name__}: pass a PIL image, a numpy array "

@@ -1,0 +1,121 @@
+"""Property-based tests of ``ExposureCorrector.__call__`` over sizes, dtypes and value ranges.
+
+Any crop of a real photo from 1×1 to 300×300, stored as uint8, uint16, float32, float64 or
+a torch float tensor and mapped into any value range, gives either an output of the input's
+type, shape and dtype with values in range, or one of the documented errors: floats with NaN
+or further than FLOAT_TOLERANCE outside [0, 1] raise InvalidImageError. Examples are drawn
+deterministically (``derandomize``), so CI runs the same cases every time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from skimage import data
+
+from exposure_slot import ExposureSlotError, InvalidImageError
+from exposure_slot.images import FLOAT_TOLERANCE
+
+PHOTO = data.astronaut()  # 512×512×3 uint8
+STORAGE = ["uint8", "uint16", "float32", "float64", "torch.float32", "torch.float16"]
+LAYOUTS = {"numpy": ["H×W×3", "H×W", "H×W×1", "H×W×4"], "torch": ["3×H×W", "1×3×H×W"]}
+INT_MAX = {"uint8": 255, "uint16": 65535}
+
+
+# Few, deterministic examples: each runs the network on up to 300×300 pixels on the CPU.
+PROPERTY_SETTINGS = settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
+)
+
+
+@dataclass
+class Case:
+    image: Any
+    storage: str
+    layout: str
+    valid: bool  # inside the documented input domain
+
+
+@st.composite
+def cases(draw: st.DrawFn, storage: str, float_range: tuple[float, float]) -> Case:
+    """A crop of a real photo at any size and offset, stored and scaled as drawn."""
+    h, w = draw(st.integers(1, 300)), draw(st.integers(1, 300))
+    y, x = draw(st.integers(0, 512 - h)), draw(st.integers(0, 512 - w))
+    crop = PHOTO[y : y + h, x : x + w].astype(np.float64) / 255.0
+    layout = draw(st.sampled_from(LAYOUTS["torch" if storage.startswith("torch") else "numpy"]))
+    if layout in ("H×W", "H×W×1"):
+        crop = crop[:, :, 1:2]
+    elif layout == "H×W×4":
+        crop = np.dstack([crop, crop[::-1, ::-1, :1]])
+    if storage in INT_MAX:
+        lo, hi = sorted(draw(st.integers(0, INT_MAX[storage])) for _ in range(2))
+        values = np.round(lo + crop * (hi - lo)).astype(storage)
+    else:
+        lo, hi = sorted(draw(st.floats(*float_range)) for _ in range(2))
+        values = lo + crop * (hi - lo)
+        if draw(st.booleans()) and draw(st.booleans()):  # a quarter of the cases
+            values[draw(st.integers(0, h - 1)), draw(st.integers(0, w - 1)), 0] = np.nan
+    if layout == "H×W":
+        values = values[:, :, 0]
+    if storage.startswith("torch"):
+        tensor = torch.from_numpy(values).permute(2, 0, 1).to(getattr(torch, storage[6:]))
+        image = tensor[None] if layout == "1×3×H×W" else tensor
+        stored = image.double().numpy()
+    else:
+        image = values.astype(storage) if storage.startswith("float") else values
+        stored = image.astype(np.float64)
+    # The documented domain, judged on the values as stored (after rounding to the dtype).
+    valid = storage in INT_MAX or bool(
+        np.isfinite(stored).all()
+        and stored.min() >= -FLOAT_TOLERANCE
+        and stored.max() <= 1 + FLOAT_TOLERANCE
+    )
+    return Case(image, storage, layout, valid)
+
+
+def check_output(case: Case, out: Any) -> None:
+    image = case.image
+    assert type(out) is type(image)
+    assert out.shape == image.shape and out.dtype == image.dtype
+    if case.layout == "H×W×4":  # alpha passes through (float alpha clipped like colour)
+        alpha = image[:, :, 3] if case.storage in INT_MAX else np.clip(image[:, :, 3], 0, 1)
+        assert np.array_equal(out[:, :, 3], alpha)
+    if case.storage in INT_MAX:
+        return  # every value of the integer dtype is in range
+    values = out.float() if isinstance(out, torch.Tensor) else out
+    assert bool((values >= 0).all()) and bool((values <= 1).all()), (values.min(), values.max())
+
+
+RANGES = {"near [0, 1]": (-0.2, 1.2), "any": (-300.0, 300.0)}
+PARAMETERS = [(storage, "near [0, 1]") for storage in STORAGE]
+PARAMETERS += [(storage, "any") for storage in STORAGE if storage not in INT_MAX]
+
+
+@pytest.mark.parametrize(("storage", "value_range"), PARAMETERS)
+@PROPERTY_SETTINGS
+@given(draws=st.data())
+def test_right_output_or_a_documented_error(
+    corrector, storage: str, value_range: str, draws: st.DataObject
+) -> None:
+    """A right output inside the documented domain (finite floats within the clipping
+    tolerance, any integers); InvalidImageError exactly outside it; never another exception."""
+    case = draws.draw(cases(storage, float_range=RANGES[value_range]))
+    try:
+        out = corrector(case.image)
+    except ExposureSlotError as error:
+        assert isinstance(error, InvalidImageError), error
+        assert not case.valid, error
+        assert "NaN" in str(error) or "[0, 1]" in str(error)
+        return
+    assert case.valid
+    check_output(case, out)
