@@ -121,7 +121,8 @@ class ExposureCorrector:
     float32 elsewhere. One corrector may be shared by threads: the network passes are
     serialised by a lock (input conversion runs concurrently), so each call returns exactly
     what it returns when run alone. On CPU the same input gives bitwise the same output,
-    call after call and corrector after corrector with the same weights.
+    call after call and corrector after corrector with the same weights, at a fixed
+    ``torch.get_num_threads()`` (other thread counts may change the last bit).
     """
 
     def __init__(
