@@ -226,7 +226,12 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
         "Output keeps each input's size, mode, bit depth, alpha, ICC profile and EXIF "
         "(orientation applied to the pixels). Inputs are never overwritten.",
     )
-    sub.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob")
+    sub.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="image file, folder, or quoted glob pattern ('**' matches sub-folders)",
+    )
     sub.add_argument(
         "-o",
         "--output",
@@ -236,7 +241,7 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
         "sub-folders of input folders are mirrored)",
     )
     sub.add_argument(
-        "-r", "--recursive", action="store_true", help="descend into sub-folders of folders"
+        "-r", "--recursive", action="store_true", help="descend into sub-folders of INPUT folders"
     )
     sub.add_argument(
         "--format",
@@ -318,11 +323,41 @@ def plan_jobs(
     """Expand inputs (files, folders, globs) and give each file its output path.
 
     ``output`` is a file when it has an image extension (then exactly one input file is
-    allowed), else a folder. A job gets a ``problem`` instead of running when its input is
-    missing, when its output would be an input file, or when two inputs map to one output.
+    allowed), else a folder, where files from folders and globs keep their sub-folders.
+    A file named twice runs once. Files that another input would write (the results of an
+    earlier run beside the inputs) are left out. A job gets a ``problem`` instead of running
+    when its input is missing, when its output would be an input file, or when two inputs
+    map to one output.
     """
+    if suffix is not None and any(sep and sep in suffix for sep in (os.sep, os.altsep)):
+        raise UsageError(f"--suffix {suffix!r} must not contain a path separator")
     to_file = output.suffix.lower() in WRITABLE_EXTENSIONS and not output.is_dir()
-    found: list[tuple[Path, Path | None]] = []  # (file, folder it was found in)
+    if not to_file and output.exists() and not output.is_dir():
+        raise UsageError(f"-o {output} exists and is not a folder")
+    found, jobs = _find_inputs(inputs, output, recursive)
+    if to_file:
+        if len(found) > 1 or (found and found[0][1] is not None):
+            what = f"{len(found)} input files" if len(found) > 1 else "a folder input"
+            raise UsageError(
+                f"-o {output} is a file name but there are {what}; give a folder to -o"
+            )
+        if extension is not None and extension != output.suffix.lower():
+            raise UsageError(f"--format {extension[1:]} contradicts -o {output}")
+        if suffix is not None:
+            raise UsageError("--suffix applies to folder outputs; -o names the file")
+        targets = [output] * len(found)
+    else:
+        targets = [_target(f, root, output, extension, suffix) for f, root in found]
+        found, targets = _without_earlier_outputs(found, targets)
+    return jobs + _check_targets([f for f, _ in found], targets, None if to_file else output)
+
+
+def _find_inputs(
+    inputs: Sequence[str], output: Path, recursive: bool
+) -> tuple[list[tuple[Path, Path | None]], list[Job]]:
+    """Input files, each with the root its sub-folders are mirrored from (None: a file
+    named directly), and a failed job for each input that names nothing."""
+    found: list[tuple[Path, Path | None]] = []
     jobs: list[Job] = []
     for text in inputs:
         path = Path(text).expanduser()
@@ -334,34 +369,42 @@ def plan_jobs(
         elif path.is_file():
             found.append((path, None))
         elif glob.has_magic(text):
-            matches = sorted(glob.glob(os.path.expanduser(text), recursive=recursive))
+            root = _glob_root(path)
+            matches = sorted(glob.glob(str(path), recursive=True))
             files = [Path(m) for m in matches if Path(m).is_file()]
+            files = [f for f in files if not _inside_output(f, root, output)]
             if not files:
                 jobs.append(Job(path, problem=f"{text}: no files match this pattern"))
-            found += [(f, None) for f in files]
+            found += [(f, root) for f in files]
         else:
             jobs.append(Job(path, problem=f"{path}: no such file or folder"))
-    if to_file:
-        if len(found) != 1 or found[0][1] is not None:
-            what = f"{len(found)} input files" if len(found) != 1 else "a folder input"
-            raise UsageError(
-                f"-o {output} is a file name but there are {what}; give a folder to -o"
-            )
-        if extension is not None and extension != output.suffix.lower():
-            raise UsageError(f"--format {extension[1:]} contradicts -o {output}")
-        if suffix is not None:
-            raise UsageError("--suffix applies to folder outputs; -o names the file")
-        targets = [output]
-    else:
-        targets = [_target(f, folder, output, extension, suffix) for f, folder in found]
-    return jobs + _check_targets([f for f, _ in found], targets)
+    seen: set[tuple[Any, ...]] = set()
+    unique = []
+    for file, root in found:
+        key = _identity(file)
+        if key not in seen:
+            seen.add(key)
+            unique.append((file, root))
+    return unique, jobs
+
+
+def _glob_root(pattern: Path) -> Path:
+    """The folder part of a glob pattern before its first wildcard."""
+    parts = pattern.parts
+    literal = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    return Path(*parts[:literal]) if literal else Path()
+
+
+def _inside_output(path: Path, root: Path, output: Path) -> bool:
+    """Whether ``path`` lies in an output folder nested inside the input ``root``
+    (results of an earlier run there are not inputs)."""
+    out, here = output.resolve(), root.resolve()
+    return out != here and out.is_relative_to(here) and path.resolve().is_relative_to(out)
 
 
 def _folder_images(folder: Path, recursive: bool, skip: Path) -> list[Path]:
     """Image files in ``folder`` (sorted; hidden files, hidden folders and ``skip`` left out)."""
     pattern = "**/*" if recursive else "*"
-    skip, here = skip.resolve(), folder.resolve()
-    nested_output = skip != here and skip.is_relative_to(here)
     files = []
     for path in folder.glob(pattern):
         relative = path.relative_to(folder)
@@ -369,16 +412,18 @@ def _folder_images(folder: Path, recursive: bool, skip: Path) -> list[Path]:
             continue
         if path.suffix.lower() not in READ_EXTENSIONS or not path.is_file():
             continue
-        if nested_output and path.resolve().is_relative_to(skip):
-            continue  # outputs of an earlier run into a folder inside the input folder
+        if _inside_output(path, folder, skip):
+            continue
         files.append(path)
     return sorted(files)
 
 
 def _target(
-    source: Path, folder: Path | None, output: Path, extension: str | None, suffix: str | None
+    source: Path, root: Path | None, output: Path, extension: str | None, suffix: str | None
 ) -> Path:
-    relative = source.relative_to(folder) if folder is not None else Path(source.name)
+    relative = source.relative_to(root) if root is not None else Path(source.name)
+    if ".." in relative.parts:  # a glob such as 'a*/../*.jpg': keep only the name
+        relative = Path(source.name)
     out_dir = output / relative.parent
     if suffix is None:
         beside = out_dir.resolve() == source.parent.resolve()
@@ -386,8 +431,25 @@ def _target(
     return out_dir / f"{relative.stem}{suffix}{extension or source.suffix}"
 
 
-def _check_targets(sources: list[Path], targets: list[Path]) -> list[Job]:
-    """Jobs for (source, target) pairs, refusing targets that are inputs or are taken twice."""
+def _without_earlier_outputs(
+    found: list[tuple[Path, Path | None]], targets: list[Path]
+) -> tuple[list[tuple[Path, Path | None]], list[Path]]:
+    """Leave out found files that are another input's target (an earlier run's results)."""
+    writer = {
+        target.resolve(): source.resolve()
+        for (source, _), target in zip(found, targets, strict=True)
+    }
+    keep = [
+        i
+        for i, (source, _) in enumerate(found)
+        if writer.get(source.resolve(), source.resolve()) == source.resolve()
+    ]
+    return [found[i] for i in keep], [targets[i] for i in keep]
+
+
+def _check_targets(sources: list[Path], targets: list[Path], folder: Path | None) -> list[Job]:
+    """Jobs for (source, target) pairs, refusing targets that are inputs, are taken twice,
+    or (for a folder output) would land outside ``folder``."""
     inputs = {_identity(s) for s in sources}
     taken: dict[Path, Path] = {}
     jobs = []
@@ -398,6 +460,8 @@ def _check_targets(sources: list[Path], targets: list[Path]) -> list[Job]:
                 f"{source}: cannot write {target.suffix or 'extension-less'} files; "
                 "choose an output format with --format"
             )
+        elif folder is not None and not key.is_relative_to(folder.resolve()):
+            problem = f"{source}: refusing to write {target}, which lies outside -o {folder}"
         elif _identity(target) in inputs:
             problem = f"{source}: refusing to overwrite input {target}; use --suffix or -o"
         elif key in taken:
@@ -544,7 +608,11 @@ def _add_slots(commands: Any, model: argparse.ArgumentParser) -> None:
 
 
 def _run_slots(args: argparse.Namespace) -> int:
-
+    output = Path(args.output)
+    if output.suffix.lower() not in WRITABLE_EXTENSIONS:
+        raise UsageError(f"-o {output}: use an image extension ({', '.join(WRITABLE_EXTENSIONS)})")
+    if Path(args.input).exists() and _identity(output) == _identity(Path(args.input)):
+        raise UsageError(f"-o {output} is the input; refusing to overwrite it")
     rgb = fit_long_side(read_image(args.input).rgb, args.size)
     corrector = _load_corrector(args)
     maps = corrector.slot_maps(rgb)
@@ -569,7 +637,6 @@ def _add_info(commands: Any, model: argparse.ArgumentParser) -> None:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-
     device = _device(args.device) or default_device()
     print(f"exposure-slot {__version__}")
     cuda = f"CUDA {torch.version.cuda}" if torch.cuda.is_available() else "no CUDA"
