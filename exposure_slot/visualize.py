@@ -18,17 +18,28 @@ def palette(n: int) -> np.ndarray:
 
 def label_image(assignments: np.ndarray) -> Image.Image:
     """Each pixel painted in the colour of its most likely slot (``K×H×W`` soft maps)."""
-    colours = palette(assignments.shape[0])
-    rgb = colours[assignments.argmax(axis=0)]
-    return Image.fromarray(np.round(rgb * 255).astype(np.uint8), "RGB")
+    return to_pil(palette(assignments.shape[0])[assignments.argmax(axis=0)])
 
 
-def overlay_slots(rgb: np.ndarray, assignments: np.ndarray, alpha: float = 0.5) -> Image.Image:
-    """The photo blended with the soft slot colours (``Σ_k p_k · colour_k``)."""
-    colours = palette(assignments.shape[0])
-    tint = np.einsum("khw,kc->hwc", assignments.astype(np.float32), colours)
-    blended = (1 - alpha) * rgb + alpha * tint
-    return Image.fromarray(np.round(np.clip(blended, 0, 1) * 255).astype(np.uint8), "RGB")
+def overlay_slots(rgb: np.ndarray, assignments: np.ndarray, alpha: float = 0.6) -> Image.Image:
+    """The photo's brightness tinted with the colour of each pixel's most likely slot.
+
+    ``rgb`` is ``H×W×3`` float in [0, 1]; ``assignments`` the ``K×H×W`` soft maps. The
+    brightness is stretched between its 1st and 99th percentiles, so that the structure of a
+    dark or bright photo stays visible under the tint; ``alpha`` is the tint's weight.
+    """
+    luma = np.asarray(rgb, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    low, high = np.percentile(luma, [1, 99])
+    if high - low > 1e-6:
+        luma = np.clip((luma - low) / (high - low), 0, 1)
+    tint = palette(assignments.shape[0])[assignments.argmax(axis=0)]
+    blended = (1 - alpha) * luma[..., None] + alpha * tint
+    return to_pil(blended)
+
+
+def to_pil(rgb: np.ndarray) -> Image.Image:
+    """``H×W×3`` float RGB in [0, 1] as an 8-bit PIL image (clipped, rounded)."""
+    return Image.fromarray(np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8), "RGB")
 
 
 def montage(panels: Sequence[Image.Image], titles: Sequence[str], height: int = 320) -> Image.Image:
@@ -72,7 +83,7 @@ def level_name(level: int) -> str:
 
 
 def slot_sheet(
-    rgb: np.ndarray, levels: Sequence[np.ndarray], *, height: int = 320, alpha: float = 0.5
+    rgb: np.ndarray, levels: Sequence[np.ndarray], *, height: int = 320, alpha: float = 0.6
 ) -> Image.Image:
     """One row per slot level: the photo tinted by slot, and the label map.
 
@@ -84,3 +95,22 @@ def slot_sheet(
         panels = [overlay_slots(rgb, assignments, alpha=alpha), label_image(assignments)]
         rows.append(montage(panels, [f"{name}: overlay", f"{name}: labels"], height=height))
     return stack(rows)
+
+
+def correction_montage(
+    rgb: np.ndarray,
+    corrected: np.ndarray,
+    levels: Sequence[np.ndarray],
+    *,
+    height: int = 240,
+) -> Image.Image:
+    """One row: input | corrected | main slots | sub slots (| sub-sub slots for level 3).
+
+    ``rgb`` and ``corrected`` are ``H×W×3`` floats in [0, 1]; ``levels`` the soft maps of
+    :attr:`SlotMaps.levels` for ``rgb``. Made for the README and docs.
+    """
+    panels = [to_pil(rgb), to_pil(corrected)]
+    panels += [overlay_slots(rgb, assignments) for assignments in levels]
+    titles = ["input", "corrected"]
+    titles += [f"{level_name(i)} slots ({a.shape[0]})" for i, a in enumerate(levels)]
+    return montage(panels, titles, height=height)

@@ -1,0 +1,107 @@
+"""Slot pictures and montages, on real photos and the slot maps the network gives for them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from exposure_slot.imageio import from_uint, to_uint
+from exposure_slot.visualize import (
+    correction_montage,
+    fit_long_side,
+    label_image,
+    level_name,
+    montage,
+    overlay_slots,
+    palette,
+    slot_sheet,
+    stack,
+    to_pil,
+)
+
+PHOTO = from_uint(np.ascontiguousarray(data.astronaut()[30:126, 170:298]))  # 96×128
+BAR = 22  # title strip of a montage
+
+
+@pytest.fixture(scope="module")
+def levels(corrector) -> list[np.ndarray]:
+    return corrector.slot_maps(PHOTO).levels
+
+
+@pytest.mark.parametrize("n", [1, 3, 7, 10])
+def test_palette_colours_are_distinct_and_in_range(n):
+    colours = palette(n)
+    assert colours.shape == (n, 3) and colours.dtype == np.float32
+    assert colours.min() >= 0 and colours.max() <= 1
+    distances = np.linalg.norm(colours[:, None] - colours[None], axis=2)
+    assert (distances + np.eye(n)).min() > 0.15  # no two slots look alike
+
+
+def test_label_image_paints_the_most_likely_slot(levels):
+    for assignments in levels:
+        picture = np.asarray(label_image(assignments))
+        colours = to_uint(palette(assignments.shape[0]), 8)
+        assert np.array_equal(picture, colours[assignments.argmax(axis=0)])
+
+
+def test_overlay_tints_by_slot_and_keeps_a_dark_photo_readable(levels):
+    sub = levels[1]
+    bright = np.asarray(overlay_slots(PHOTO, sub), dtype=np.int16)
+    assert bright.shape == (96, 128, 3)
+    # Pixels of one brightness take their slot's colour: different slots, different tints.
+    labels = sub.argmax(axis=0)
+    assert len(np.unique(labels)) > 1
+    flat = np.full_like(PHOTO, 0.5)
+    tinted = np.asarray(overlay_slots(flat, sub))
+    for slot in np.unique(labels):
+        assert len(np.unique(tinted[labels == slot], axis=0)) == 1
+    assert len(np.unique(tinted.reshape(-1, 3), axis=0)) == len(np.unique(labels))
+    # The brightness is stretched: the same photo 10x darker shows the same picture.
+    dark = np.asarray(overlay_slots(PHOTO * 0.1, sub), dtype=np.int16)
+    assert np.abs(dark - bright).max() <= 1
+
+
+def test_correction_montage_shows_input_corrected_and_every_level(corrector, levels):
+    corrected = corrector(PHOTO)
+    sheet = correction_montage(PHOTO, corrected, levels, height=96)
+    assert sheet.size == (4 * 128, BAR + 96)
+    panels = np.asarray(sheet)[BAR:]
+    assert np.array_equal(panels[:, :128], np.asarray(to_pil(PHOTO)))
+    assert np.array_equal(panels[:, 128:256], np.asarray(to_pil(corrected)))
+    assert np.array_equal(panels[:, 256:384], np.asarray(overlay_slots(PHOTO, levels[0])))
+    assert np.array_equal(panels[:, 384:], np.asarray(overlay_slots(PHOTO, levels[1])))
+    titles = np.asarray(sheet)[:BAR]
+    for left in range(0, 512, 128):  # each panel has a title written above it
+        assert (titles[:, left : left + 128] < 128).any()
+
+
+def test_montage_scales_panels_to_one_height():
+    wide, tall = to_pil(PHOTO), to_pil(PHOTO[:, :48])
+    sheet = montage([wide, tall], ["wide", "tall"], height=48)
+    assert sheet.size == (64 + 24, BAR + 48)
+
+
+def test_slot_sheet_has_a_row_per_level(levels):
+    sheet = slot_sheet(PHOTO, levels, height=96)
+    assert sheet.size == (2 * 128, 2 * (BAR + 96))
+    labels = np.asarray(sheet)[2 * BAR + 96 :, 128:]
+    assert np.array_equal(labels, np.asarray(label_image(levels[1])))
+
+
+def test_stack_left_aligns_rows_on_white():
+    rows = [Image.new("RGB", (30, 10), "black"), Image.new("RGB", (20, 5), "black")]
+    sheet = np.asarray(stack(rows))
+    assert sheet.shape == (15, 30, 3)
+    assert (sheet[10:, 20:] == 255).all() and (sheet[10:, :20] == 0).all()
+
+
+def test_fit_long_side_only_shrinks():
+    assert fit_long_side(PHOTO, 64).shape == (48, 64, 3)
+    assert fit_long_side(PHOTO, 500) is PHOTO
+    assert np.isclose(fit_long_side(PHOTO, 64).mean(), PHOTO.mean(), atol=0.01)
+
+
+def test_level_names():
+    assert [level_name(i) for i in range(3)] == ["main", "sub", "sub-sub"]
