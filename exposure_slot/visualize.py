@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 
 def palette(n: int) -> np.ndarray:
@@ -42,17 +42,21 @@ def to_pil(rgb: np.ndarray) -> Image.Image:
     return Image.fromarray(np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8), "RGB")
 
 
+TITLE_BAR = 22
+"""Height in pixels of the title strip above a montage's panels."""
+
+
 def montage(panels: Sequence[Image.Image], titles: Sequence[str], height: int = 320) -> Image.Image:
     """Panels side by side at a common height, each with its title above it."""
     scaled = [p.convert("RGB").resize((max(1, round(p.width * height / p.height)), height))
               for p in panels]  # fmt: skip
-    bar = 22
-    sheet = Image.new("RGB", (sum(p.width for p in scaled), height + bar), "white")
+    sheet = Image.new("RGB", (sum(p.width for p in scaled), height + TITLE_BAR), "white")
     draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=14)
     x = 0
     for panel, title in zip(scaled, titles, strict=True):
-        sheet.paste(panel, (x, bar))
-        draw.text((x + 4, 4), title, fill="black")
+        sheet.paste(panel, (x, TITLE_BAR))
+        draw.text((x + 4, 2), title, fill="black", font=font)
         x += panel.width
     return sheet
 
@@ -91,9 +95,9 @@ def slot_sheet(
     """
     rows = []
     for i, assignments in enumerate(levels):
-        name = f"{level_name(i)} slots (level {i}, {assignments.shape[0]} slots)"
+        name = f"{level_name(i)} slots ({assignments.shape[0]})"
         panels = [overlay_slots(rgb, assignments, alpha=alpha), label_image(assignments)]
-        rows.append(montage(panels, [f"{name}: overlay", f"{name}: labels"], height=height))
+        rows.append(montage(panels, [name, f"{name}: labels"], height=height))
     return stack(rows)
 
 

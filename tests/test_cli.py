@@ -24,7 +24,7 @@ from test_imageio import bomb_png, make_exif, read_cv2_16bit, save_cv2_16bit
 
 from exposure_slot import ExposureCorrector, __version__, cli
 from exposure_slot.imageio import from_uint, read_image, to_uint, write_image
-from exposure_slot.visualize import palette
+from exposure_slot.visualize import TITLE_BAR, palette
 
 WEIGHTS = str(Path(__file__).parent / "data" / "level2_seed0.pth")
 SCRIPT = Path(sys.executable).with_name("exposure-slot")
@@ -373,11 +373,10 @@ def test_slots_picture_shows_each_level(tmp_path, corrector):
     argv = ["slots", str(source), "-o", str(tmp_path / "slots.png"), "--height", "96"]
     assert cli.main([*argv, "--weights", WEIGHTS, "--device", "cpu"]) == 0
     sheet = pixels(tmp_path / "slots.png")
-    bar = 22  # title strip above each row
-    assert sheet.shape == (2 * (bar + 96), 2 * 128, 3)
+    assert sheet.shape == (2 * (TITLE_BAR + 96), 2 * 128, 3)
     maps = corrector.slot_maps(read_image(source).rgb)
     for level in (0, 1):
-        top = level * (bar + 96) + bar
+        top = level * (TITLE_BAR + 96) + TITLE_BAR
         labels = sheet[top : top + 96, 128:]
         colours = np.round(palette(maps.levels[level].shape[0]) * 255).astype(np.uint8)
         assert np.array_equal(labels, colours[maps.labels(level)]), level

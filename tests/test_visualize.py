@@ -9,6 +9,7 @@ from skimage import data
 
 from exposure_slot.imageio import from_uint, to_uint
 from exposure_slot.visualize import (
+    TITLE_BAR,
     correction_montage,
     fit_long_side,
     label_image,
@@ -22,7 +23,6 @@ from exposure_slot.visualize import (
 )
 
 PHOTO = from_uint(np.ascontiguousarray(data.astronaut()[30:126, 170:298]))  # 96×128
-BAR = 22  # title strip of a montage
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +66,13 @@ def test_overlay_tints_by_slot_and_keeps_a_dark_photo_readable(levels):
 def test_correction_montage_shows_input_corrected_and_every_level(corrector, levels):
     corrected = corrector(PHOTO)
     sheet = correction_montage(PHOTO, corrected, levels, height=96)
-    assert sheet.size == (4 * 128, BAR + 96)
-    panels = np.asarray(sheet)[BAR:]
+    assert sheet.size == (4 * 128, TITLE_BAR + 96)
+    panels = np.asarray(sheet)[TITLE_BAR:]
     assert np.array_equal(panels[:, :128], np.asarray(to_pil(PHOTO)))
     assert np.array_equal(panels[:, 128:256], np.asarray(to_pil(corrected)))
     assert np.array_equal(panels[:, 256:384], np.asarray(overlay_slots(PHOTO, levels[0])))
     assert np.array_equal(panels[:, 384:], np.asarray(overlay_slots(PHOTO, levels[1])))
-    titles = np.asarray(sheet)[:BAR]
+    titles = np.asarray(sheet)[:TITLE_BAR]
     for left in range(0, 512, 128):  # each panel has a title written above it
         assert (titles[:, left : left + 128] < 128).any()
 
@@ -80,13 +80,13 @@ def test_correction_montage_shows_input_corrected_and_every_level(corrector, lev
 def test_montage_scales_panels_to_one_height():
     wide, tall = to_pil(PHOTO), to_pil(PHOTO[:, :48])
     sheet = montage([wide, tall], ["wide", "tall"], height=48)
-    assert sheet.size == (64 + 24, BAR + 48)
+    assert sheet.size == (64 + 24, TITLE_BAR + 48)
 
 
 def test_slot_sheet_has_a_row_per_level(levels):
     sheet = slot_sheet(PHOTO, levels, height=96)
-    assert sheet.size == (2 * 128, 2 * (BAR + 96))
-    labels = np.asarray(sheet)[2 * BAR + 96 :, 128:]
+    assert sheet.size == (2 * 128, 2 * (TITLE_BAR + 96))
+    labels = np.asarray(sheet)[2 * TITLE_BAR + 96 :, 128:]
     assert np.array_equal(labels, np.asarray(label_image(levels[1])))
 
 
