@@ -24,6 +24,7 @@ from .highres import Plan, fast
 from .highres.exact import exact_forward
 from .network import ExposureSlotNet, NetOutput
 from .weights import load_weights, save_folder
+from .weights.card import card_info, write_card
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
 
@@ -153,9 +154,12 @@ class ExposureCorrector:
         return cls(source, device=device, dtype=dtype, **hub_kwargs)
 
     def save_pretrained(self, folder: str | Path) -> Path:
-        """Write ``model.safetensors`` (inference keys, float32) and ``config.json``."""
-        net = self.net
-        return save_folder(net, folder, dtype=torch.float32)
+        """Write a Hub-ready folder: ``model.safetensors`` (inference keys, float32),
+        ``config.json`` and a model card ``README.md`` stating where the weights came from."""
+        folder = save_folder(self.net, folder, dtype=torch.float32)
+        info = self.weights_info
+        write_card(folder, card_info(folder, licence=info.licence, source=info.source))
+        return folder
 
     @property
     def level(self) -> int:

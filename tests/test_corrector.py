@@ -18,6 +18,7 @@ from exposure_slot import (
     WeightsIntegrityError,
     WeightsNotFoundError,
 )
+from exposure_slot.weights import sha256_file
 from exposure_slot.weights.convert import read_state_dict
 
 
@@ -145,7 +146,10 @@ def test_bad_inputs_raise_library_errors(corrector, bad, error) -> None:
 
 def test_save_pretrained_round_trip(corrector, tmp_path, astronaut) -> None:
     folder = corrector.save_pretrained(tmp_path / "model")
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json",
+                                                        "model.safetensors"]  # fmt: skip
+    card = (folder / "README.md").read_text()
+    assert sha256_file(folder / "model.safetensors") in card and "level2_seed0.pth" in card
     state = read_state_dict(folder / "model.safetensors")
     assert not any(k.startswith("slot_decoder") for k in state)
     again = ExposureCorrector.from_pretrained(folder, device="cpu")
