@@ -150,7 +150,8 @@ class ExposureCorrector:
         **hub_kwargs: Any,
     ) -> ExposureCorrector:
         """Load from a file, folder, manifest name or Hub repo id (``revision=``,
-        ``cache_dir=``, ``token=``, ``local_files_only=``, ``force_download=``)."""
+        ``cache_dir=``, ``token=``, ``local_files_only=``, ``force_download=``; ``manifest=``
+        a manifest file of your own for names). Unknown options are an OptionError."""
         return cls(source, device=device, dtype=dtype, **hub_kwargs)
 
     def save_pretrained(self, folder: str | Path) -> Path:
