@@ -238,7 +238,7 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
         required=True,
         metavar="OUTPUT",
         help="output file (one input file, image extension) or folder (created; "
-        "sub-folders of input folders are mirrored)",
+        "sub-folders of input folders and globs are mirrored)",
     )
     sub.add_argument(
         "-r", "--recursive", action="store_true", help="descend into sub-folders of INPUT folders"

@@ -198,6 +198,14 @@ def test_dtype_and_mode_options_reach_the_corrector(tmp_path, corrector, caplog)
     assert not np.array_equal(wanted, to_uint(corrector(rgb), 8))
 
 
+def test_max_pixels_guards_against_huge_images(tmp_path, capsys):
+    source = save(tmp_path / "a.png", ASTRONAUT)
+    assert correct(source, "-o", tmp_path / "refused.png", "--max-pixels", "10000") == 1
+    assert "128×96 = 12,288 pixels, more than the limit of 10,000" in capsys.readouterr().err
+    assert correct(source, "-o", tmp_path / "allowed.png", "--max-pixels", "0") == 0
+    assert files(tmp_path) == {"a.png", "allowed.png"}
+
+
 # --- inputs are never overwritten, nothing lands outside the output ---------------------------
 
 
