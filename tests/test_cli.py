@@ -537,9 +537,13 @@ def test_ctrl_c_mid_batch_leaves_only_complete_outputs(tmp_path, corrector):
         while not (out.is_dir() and any(p.name[0] != "." for p in out.iterdir())):
             assert process.poll() is None and time.monotonic() < deadline, "no output appeared"
             time.sleep(0.01)
-        # One output is complete; press Ctrl-C while the next is being written, if caught.
+        # One output is complete; press Ctrl-C while another is being written, if caught
+        # before half of the batch is done.
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not any(p.name[0] == "." for p in out.iterdir()):
+        while time.monotonic() < deadline:
+            names = [p.name for p in out.iterdir()]
+            if any(n[0] == "." for n in names) or len(names) >= len(crops) // 2:
+                break
             time.sleep(0.001)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=120) == cli.INTERRUPTED
