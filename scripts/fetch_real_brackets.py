@@ -22,13 +22,14 @@ import argparse
 import csv
 import hashlib
 import io
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import cv2
+import fetch_photos
 import numpy as np
+from fetch_photos import run
 from PIL import Image, ImageCms
 
 PACKAGE = "libjxl-testdata"
@@ -39,18 +40,7 @@ BRACKET_EVS = (-4, -3, -2, -1, 0, 1, 2, 3)
 REFERENCE_MEAN = 0.45
 SHOULDER_C = 0.9
 GAMMA = 2.2
-CSV_COLUMNS = [
-    "file",
-    "source_package",
-    "package_version",
-    "original_path",
-    "licence",
-    "author_or_copyright",
-    "sha256_of_saved_file",
-    "split",
-    "exposure_ev",
-    "kind",
-]
+CSV_COLUMNS = [*fetch_photos.CSV_COLUMNS, "exposure_ev", "kind"]
 # ITU-R BT.2020 to BT.709 primaries, linear light.
 REC2020_TO_REC709 = np.array(
     [
@@ -62,24 +52,9 @@ REC2020_TO_REC709 = np.array(
 LUMA = np.array([0.2126, 0.7152, 0.0722])
 
 
-def run(cmd: list[str], cwd: Path | None = None) -> str:
-    """Run a command and return its stdout, failing loudly with its stderr."""
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.strip()}")
-    return proc.stdout
-
-
 def fetch_member(cache: Path) -> tuple[bytes, str]:
     """The bytes of the HDR capture and the package version (downloading if needed)."""
-    cache.mkdir(parents=True, exist_ok=True)
-    if not sorted(cache.glob(f"{PACKAGE}_*.deb")):
-        try:
-            run(["apt-get", "download", PACKAGE], cwd=cache)
-        except RuntimeError:
-            run(["apt-get", "update"])
-            run(["apt-get", "download", PACKAGE], cwd=cache)
-    deb = sorted(cache.glob(f"{PACKAGE}_*.deb"))[-1]
+    deb = fetch_photos.download_package(PACKAGE, cache)
     version = run(["dpkg-deb", "-f", str(deb), "Version"]).strip()
     with tempfile.TemporaryDirectory() as tmp:
         run(["dpkg-deb", "-x", str(deb), tmp])
