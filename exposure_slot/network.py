@@ -44,6 +44,15 @@ def drive(steps: Steps[T], reduce: Reduce = whole_image) -> T:
         return done.value
 
 
+def per_pixel(attn: Tensor, features: Tensor) -> Tensor:
+    """``Σ_slots attn ⊙ features``: each pixel's mix of slot features, ``[B, N, D]``.
+
+    ``attn`` is ``[B, K, N]``, ``features`` ``[1 or B, K, D]``. The result is contiguous
+    in ``N, D`` order, so the per-pixel products that use it run over memory in order.
+    """
+    return attn.transpose(1, 2) @ features
+
+
 @dataclass
 class SlotOutput:
     """What one slot level hands to its parent (all per pixel, ``[B, N, D]``)."""
@@ -96,7 +105,6 @@ class SlotLevel(nn.Module):
         k, v = self.norm_k(k), self.norm_v(v)
         batch, n_slots, dim = k.shape[0], self.slots_mu.shape[1], k.shape[2]
         slots = self.slots_mu.expand(batch, -1, -1)
-        prompts = self.prompts[0]
         child_out = SlotOutput(None, None)
         for _ in range(self.iterations):
             queries = self.to_q(self.norm_slots(slots))
@@ -107,19 +115,22 @@ class SlotLevel(nn.Module):
             slots_prev = slots.reshape(-1, dim)
             slots = self.gru(updates.reshape(-1, dim), slots_prev).view(batch, n_slots, dim)
             if self.child is not None:
-                prompt_px = torch.einsum("bnd,bnp->bdp", self.prompts, attn).transpose(1, 2)
+                prompt_px = per_pixel(attn, self.prompts)
                 k, v = k * prompt_px, v * prompt_px
+                # Drop what the child does not need before it runs: in tiled inference
+                # every chunk's state is held at once.
+                del prompt_px, child_out
                 child_out = yield from self.child.steps(k, v, need_slot, True)
             slots = slots + self.mlp(self.norm_mlp(slots))
             if child_out.slot is not None:
                 k, v = k * child_out.slot, v * child_out.slot
         prompt = slot = None
         if need_prompt:
-            prompt = torch.einsum("bsn,sd->bnd", attn, prompts)
+            prompt = per_pixel(attn, self.prompts)
             if child_out.slot is not None:
                 prompt = prompt * child_out.slot
         if need_slot:
-            slot = torch.einsum("bsn,bsd->bnd", attn, slots)
+            slot = per_pixel(attn, slots)
             if child_out.prompt is not None:
                 slot = slot * child_out.prompt
         return SlotOutput(prompt, slot, [attn, *child_out.maps])
@@ -147,30 +158,34 @@ class SlotPromptedAttention(nn.Module):
         """:meth:`forward` as a stepwise computation (see :func:`drive`).
 
         The slot attention and the sums over pixels run in float32 whatever the dtype of
-        ``x``: half precision cannot hold sums over millions of pixels.
+        ``x``: half precision cannot hold sums over millions of pixels. ``q``, ``k`` and
+        ``v`` are computed where they are used rather than kept across the steps: tiled
+        inference holds the state of every chunk at once, and this halves it.
         """
-        q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
+        slot_dtype = self.slots.slots_mu.dtype
+        k, v = self.to_k(x).to(slot_dtype), self.to_v(x).to(slot_dtype)
+        slot_steps = self.slots.steps(k, v, True, need_slot)
+        del k, v
         with torch.autocast(x.device.type, enabled=False):
-            slot_dtype = self.slots.slots_mu.dtype
-            slots = yield from self.slots.steps(k.to(slot_dtype), v.to(slot_dtype), True, need_slot)
-            q32, k32 = q.float(), k.float()
-            stats = yield (
-                torch.cat(
-                    [
-                        k32.transpose(1, 2) @ q32,
-                        k32.square().sum(1).unsqueeze(-1),
-                        q32.square().sum(1).unsqueeze(-1),
-                    ],
-                    dim=-1,
-                )
-            )
-            dim = q.shape[-1]
+            slots = yield from slot_steps
+        stats = yield self._statistics(x)
+        dim = x.shape[-1]
+        with torch.autocast(x.device.type, enabled=False):
             k_norm = stats[..., dim : dim + 1].sqrt().clamp_min(1e-12)
             q_norm = stats[..., dim + 1].sqrt().clamp_min(1e-12).unsqueeze(1)
             attn = (stats[..., :dim] / (k_norm * q_norm) * self.rescale.float()).softmax(dim=-1)
+        v = self.to_v(x)
         v = v * slots.prompt.to(v.dtype)
         out = torch.einsum("bcd,bnd->bnc", attn.to(v.dtype), v)
         return self.proj(out), slots
+
+    def _statistics(self, x: Tensor) -> Tensor:
+        """Sums over the pixels of ``x``: ``kᵀq`` and the squared norms of ``k`` and ``q``
+        (``[B, D, D + 2]``, float32), from which the channel attention is normalised."""
+        q, k = self.to_q(x).float(), self.to_k(x).float()
+        with torch.autocast(x.device.type, enabled=False):
+            squares = [k.square().sum(1).unsqueeze(-1), q.square().sum(1).unsqueeze(-1)]
+            return torch.cat([k.transpose(1, 2) @ q, *squares], dim=-1)
 
 
 class SlotTransformerBlock(nn.Module):
@@ -199,9 +214,16 @@ class SlotTransformerBlock(nn.Module):
         return x + out.transpose(1, 2).reshape(b, d, h, w), slots
 
     def feed_forward(self, x: Tensor) -> Tensor:
-        """The convolutional half of the block (3x3 depthwise: needs a 1-pixel halo)."""
-        normed = self.ffn_norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-        return x + self.ffn(normed)
+        """The convolutional half of the block (3x3 depthwise: needs a 1-pixel halo).
+
+        The 1x1 convolutions run as matrix products on channels-last pixels (faster on
+        CPU than PyTorch's 1x1 convolution path); ``self.ffn`` holds their weights.
+        """
+        expand, _, depthwise, _, shrink = self.ffn
+        hidden = F.gelu(F.linear(self.ffn_norm(x.permute(0, 2, 3, 1)), expand.weight.flatten(1)))
+        hidden = F.gelu(depthwise(hidden.permute(0, 3, 1, 2)))
+        out = F.linear(hidden.permute(0, 2, 3, 1), shrink.weight.flatten(1))
+        return x + out.permute(0, 3, 1, 2)
 
 
 def _down(channels: int) -> nn.Sequential:
@@ -302,31 +324,37 @@ class ExposureSlotNet(nn.Module):
         self.head = nn.Conv2d(w, 3, 1)
         self.slot_decoder = SlotDecoder(4 * w) if slot_decoder else None
 
-    def skips(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Encoder features at full and 1/2 resolution (the decoder's skip inputs)."""
-        c1 = self.bn1(self.enc1(F.gelu(self.conv_in(x))))
-        c2 = self.bn2(self.enc2(F.gelu(self.down1(c1))))
-        return c1, c2
+    def full_features(self, x: Tensor) -> Tensor:
+        """Encoder features at full resolution ``c1`` (a skip input of the decoder)."""
+        return self.bn1(self.enc1(F.gelu(self.conv_in(x))))
+
+    def half_features(self, c1: Tensor) -> Tensor:
+        """Encoder features at 1/2 resolution ``c2`` (a skip input of the decoder)."""
+        return self.bn2(self.enc2(F.gelu(self.down1(c1))))
 
     def deep(self, c2: Tensor) -> Tensor:
         """Encoder features at 1/4 resolution: the transformer block's tokens."""
         return self.bn3(self.enc3(F.gelu(self.down2(c2))))
 
-    def decode(self, f: Tensor, c1: Tensor, c2: Tensor, x: Tensor) -> Tensor:
-        """Decoder with skip connections; adds the global residual to the input ``x``."""
+    def decode_half(self, f: Tensor, c2: Tensor) -> Tensor:
+        """Decoder up to 1/2 resolution, from the block's output ``f`` and the skip ``c2``."""
         u2 = torch.cat([self.up1(f), c2], dim=1)
-        u2 = F.gelu(self.dec2b(F.gelu(self.dec2a(u2))))
+        return F.gelu(self.dec2b(F.gelu(self.dec2a(u2))))
+
+    def decode_full(self, u2: Tensor, c1: Tensor, x: Tensor) -> Tensor:
+        """Decoder at full resolution; adds the global residual to the input ``x``."""
         u1 = torch.cat([self.up2(u2), c1], dim=1)
         u1 = F.gelu(self.dec1b(F.gelu(self.dec1a(u1))))
         return self.head(u1) + x
 
     def forward(self, x: Tensor, reduce: Reduce = whole_image) -> NetOutput:
         need_slot = self.slot_decoder is not None and self.training
-        c1, c2 = self.skips(x)
+        c1 = self.full_features(x)
+        c2 = self.half_features(c1)
         c3 = self.deep(c2)
         f, slots = self.block.attend(c3, reduce, need_slot)
-        f = self.block.feed_forward(f)
-        out = NetOutput(self.decode(f, c1, c2, x), slots.maps)
+        u2 = self.decode_half(self.block.feed_forward(f), c2)
+        out = NetOutput(self.decode_full(u2, c1, x), slots.maps)
         if need_slot:
             b, d, h, w = c3.shape
             slot_map = slots.slot.transpose(1, 2).reshape(b, d, h, w)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from exposure_slot import ExposureCorrector, OptionError
+from exposure_slot import ExposureCorrector, OptionError, highres
 from exposure_slot.evaluation import psnr
-from exposure_slot.highres import EXACT_PIXEL_BUDGET, exact, plan
+from exposure_slot.highres import EXACT_PIXEL_BUDGET, exact, fast, plan
 
 
 @pytest.mark.parametrize("shape", [(301, 413), (128, 200), (97, 260)])
@@ -77,8 +77,65 @@ def test_bad_highres_options(corrector, astronaut, kwargs) -> None:
         corrector(astronaut[:16, :16], **kwargs)
 
 
-def test_plan_tile_size_follows_memory() -> None:
+def test_stage_tiles_and_chunks_equal_the_whole_image_pass(corrector, coffee, monkeypatch) -> None:
+    """Inside a tile, every local stage runs on small stage tiles with its own halo; with
+    tiny stage tiles every halo is exercised, and the result is still the whole-image one."""
+    img = torch.from_numpy(coffee[:196, :292] / 255.0).float().permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        whole = corrector.net(img)
+        monkeypatch.setattr(exact, "STAGE_TILE", 24)
+        monkeypatch.setattr(exact, "TOKENS_PER_CHUNK", 200)
+        staged = exact.exact_forward(corrector.net, img, tile_size=4096)
+        tiled = exact.exact_forward(corrector.net, img, tile_size=96)
+    for out in (staged, tiled):
+        assert (out.image - whole.image).abs().max() <= 1e-5
+        for a, b in zip(out.maps, whole.maps, strict=True):
+            assert (a - b).abs().max() <= 1e-4  # measured 1e-5: sums over 140 chunks
+
+
+def test_exact_progress_bar(corrector, astronaut, capsys) -> None:
+    img = astronaut[:160, :200]
+    corrector(img, mode="exact", tile_size=64, progress=True)
+    bar = capsys.readouterr().err
+    assert "exact" in bar and "25/25" in bar  # 3×4 encoder tiles, attention, 3×4 decoder tiles
+    corrector(img, mode="exact", tile_size=64)
+    assert capsys.readouterr().err == ""
+
+
+def test_tile_size_follows_available_memory(monkeypatch) -> None:
     cpu = torch.device("cpu")
-    fp32 = plan(5000, 5000, cpu, torch.float32, mode="exact").tile_size
-    bf16 = plan(5000, 5000, cpu, torch.bfloat16, mode="exact").tile_size
-    assert fp32 % 64 == 0 and bf16 >= fp32
+    gib = 2**30
+    monkeypatch.setattr(highres, "available_memory", lambda device: 64 * gib)
+    roomy = plan(3000, 4000, cpu, torch.float32, mode="exact")
+    assert roomy.tiles == 1 and roomy.tile_size == 4000
+    assert "one tile" in str(roomy) and "25% of free cpu memory" in str(roomy)
+    monkeypatch.setattr(highres, "available_memory", lambda device: 16 * gib)
+    tight = plan(3000, 4000, cpu, torch.float32, mode="exact")
+    half = plan(3000, 4000, cpu, torch.bfloat16, mode="exact")
+    assert tight.tiles > 1 and tight.tile_size % 64 == 0 and half.tile_size > tight.tile_size
+    model = highres.BYTES_PER_PIXEL[4]
+    planned = model.image * 12e6 + model.tile * (tight.tile_size + 2 * exact.DECODER_HALO) ** 2
+    assert planned <= highres.MEMORY_FRACTION * 16 * gib
+    assert f"{tight.tiles} tiles" in str(tight)
+    monkeypatch.setattr(highres, "available_memory", lambda device: gib // 4)
+    assert plan(3000, 4000, cpu, torch.float32, mode="exact").tile_size == highres.MIN_TILE
+    assert plan(3000, 4000, cpu, torch.float32, mode="exact", tile_size=512).tile_size == 512
+
+
+def test_plan_is_logged(corrector, astronaut, caplog) -> None:
+    caplog.set_level("INFO", logger="exposure_slot")
+    corrector(astronaut[:64, :96], mode="exact", tile_size=64)
+    assert "exact (tile 64) for 96×64: requested; 2 tiles" in caplog.text
+
+
+def test_fast_mode_carries_a_global_colour_transform_over(astronaut) -> None:
+    """A correction the local affine model can express is reproduced at full resolution."""
+    img = torch.from_numpy(astronaut / 255.0).float().permute(2, 0, 1)
+    mix = torch.tensor([[0.9, 0.1, 0.0], [0.05, 0.8, 0.1], [0.0, 0.1, 0.7]])
+
+    def grade(x: torch.Tensor) -> torch.Tensor:
+        return (torch.einsum("ij,jhw->ihw", mix, x.sqrt()) + 0.1).clamp(0, 1).square()
+
+    small = fast.downscale(img, (128, 128))
+    out = fast.transfer(img, small, grade(small))
+    assert psnr(out.permute(1, 2, 0).numpy(), grade(img).permute(1, 2, 0).numpy()) >= 42

@@ -1,44 +1,70 @@
 """High-resolution execution: exact tiling, the fast proxy path, and the rule between them.
 
-- ``exact``: the whole-image answer. One pass when the image fits the memory budget,
-  otherwise :func:`exact.exact_forward` (tiles plus lockstep sums over pixels).
+- ``exact``: the whole-image answer (:func:`exact.exact_forward`). The image is kept in one
+  tile when its pass fits the memory budget, otherwise it is split into tiles and the sums
+  over pixels are done in lockstep over all of them.
 - ``fast``: the network on a proxy (long side ``proxy_size``), its correction carried to
   full resolution by :func:`fast.transfer` (local affine colour fit, edge-aware).
-- ``auto`` (default): exact up to :data:`EXACT_PIXEL_BUDGET` pixels for the device,
+- ``auto`` (default): exact up to :data:`EXACT_PIXEL_BUDGET` pixels for the device type,
   fast beyond. :func:`plan` says which, and why; the choice is logged at INFO level.
+
+Memory budget: :data:`MEMORY_FRACTION` of the memory available on the device (free GPU
+memory, or the RAM the OS reports as available). Exact mode's peak above the process's
+baseline is :data:`BYTES_PER_PIXEL` per pixel for an image kept in one tile; a tiled pass
+needs ``image`` bytes per image pixel (tokens, attention state, input and output) plus
+``tile`` bytes per tile pixel (measured with float32 and bfloat16 on CPU).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 
 import torch
 
 from ..errors import OptionError
+from .exact import DECODER_HALO
 
 log = logging.getLogger("exposure_slot")
 
 MODES = ("auto", "exact", "fast")
 
 EXACT_PIXEL_BUDGET = {"cpu": 4_000_000, "mps": 8_000_000, "cuda": 24_000_000}
-"""Largest image (pixels) that ``auto`` runs exactly, per device type: about 20 s on a
-2-core CPU (benchmarks/highres.py measures it); larger images use the fast path."""
+"""Largest image (pixels) that ``auto`` runs exactly, per device type. On CPU exact mode
+costs about 6 s per megapixel and core (benchmarks/highres.py), so 4 MP is about 25 s on
+one core; the fast path takes a few seconds at any size."""
 
-BYTES_PER_TILE_PIXEL = {4: 1600, 2: 900}
-"""Peak working memory per input pixel of a tile pass, by bytes per element (float32,
-half precision); measured with benchmarks/highres.py."""
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """Bytes of exact mode's peak per pixel: ``one_tile`` per image pixel for an image kept
+    in one tile; else ``image`` per image pixel plus ``tile`` per pixel of a tile."""
+
+    one_tile: int
+    image: int
+    tile: int
+
+
+BYTES_PER_PIXEL = {4: MemoryModel(500, 250, 300), 2: MemoryModel(300, 170, 160)}
+"""Memory models by bytes per element of the compute dtype (float32; float16/bfloat16).
+Measured peaks (RSS above the baseline): float32 450-490 B/px in one tile, 230-270 B/px
+with 512-1024 px tiles on 2-4 MP; bfloat16 280 and 190 B/px."""
 
 MEMORY_FRACTION = 0.25
-"""Share of the available memory a tile may use."""
+"""Share of the available memory exact mode plans to use."""
+
+MIN_TILE = 256
+"""Smallest tile side: smaller tiles spend most of their time on halos."""
 
 DEFAULT_PROXY_SIZE = 1024
+"""Long side of the fast path's proxy."""
 
 
 @dataclass(frozen=True)
 class Plan:
-    """How an image will be processed: mode, tile size (exact) or proxy size (fast)."""
+    """How an image will be processed: mode, tile size and count (exact), or proxy size (fast)."""
 
     mode: str
     height: int
@@ -47,9 +73,19 @@ class Plan:
     proxy_size: int | None = None
     reason: str = ""
 
+    @property
+    def tiles(self) -> int:
+        """Number of tiles of an exact pass (1: the image is kept whole)."""
+        if self.tile_size is None:
+            return 0
+        return math.ceil(self.height / self.tile_size) * math.ceil(self.width / self.tile_size)
+
     def __str__(self) -> str:
         size = f"tile {self.tile_size}" if self.mode == "exact" else f"proxy {self.proxy_size}"
-        return f"{self.mode} ({size}) for {self.width}×{self.height}: {self.reason}"
+        text = f"{self.mode} ({size}) for {self.width}×{self.height}: {self.reason}"
+        if self.mode == "exact":
+            text += "; whole image in one tile" if self.tiles == 1 else f"; {self.tiles} tiles"
+        return text
 
 
 def available_memory(device: torch.device) -> int:
@@ -68,11 +104,21 @@ def available_memory(device: torch.device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
 
 
-def tile_size_for(device: torch.device, dtype: torch.dtype) -> int:
-    """The largest tile side (multiple of 64, at least 256) whose pass fits the budget."""
-    per_pixel = BYTES_PER_TILE_PIXEL[4 if dtype == torch.float32 else 2]
-    pixels = available_memory(device) * MEMORY_FRACTION / per_pixel
-    return max(256, int(pixels**0.5) // 64 * 64)
+def tile_size_for(height: int, width: int, device: torch.device, dtype: torch.dtype) -> int:
+    """Tile side for an exact pass that fits the memory budget.
+
+    The image's own (padded) long side when the whole image fits; otherwise the largest
+    multiple of 64 whose tiles (with their halo) fit next to the image's share, and at least
+    :data:`MIN_TILE` (an image too large for the budget then still runs, over budget).
+    """
+    model = BYTES_PER_PIXEL[4 if dtype == torch.float32 else 2]
+    budget = available_memory(device) * MEMORY_FRACTION
+    pixels = height * width
+    if model.one_tile * pixels <= budget:
+        return max(height, width) + -max(height, width) % 4
+    region_pixels = max(0.0, budget - model.image * pixels) / model.tile
+    side = math.isqrt(int(region_pixels)) - 2 * DECODER_HALO
+    return max(MIN_TILE, side // 64 * 64)
 
 
 def plan(
@@ -99,9 +145,12 @@ def plan(
             mode, reason = "exact", f"{pixels / 1e6:.1f} MP ≤ {budget / 1e6:.0f} MP exact budget"
         else:
             mode, reason = "fast", f"{pixels / 1e6:.1f} MP > {budget / 1e6:.0f} MP exact budget"
+        reason += f" on {device.type}"
     else:
         reason = "requested"
     if mode == "exact":
-        return Plan("exact", height, width, tile_size=tile_size or tile_size_for(device, dtype),
-                    reason=reason)  # fmt: skip
+        if tile_size is None:
+            tile_size = tile_size_for(height, width, device, dtype)
+            reason += f"; tile sized for {MEMORY_FRACTION:.0%} of free {device.type} memory"
+        return Plan("exact", height, width, tile_size=tile_size, reason=reason)
     return Plan("fast", height, width, proxy_size=proxy, reason=reason)

@@ -7,19 +7,30 @@ partial sum and is sent the total (:func:`exposure_slot.network.drive`). Here th
 attention runs on chunks of the 1/4-resolution tokens in lockstep: at every step the
 partial sums of all chunks are added (in float64) and the total is sent back to each.
 
-1. Encoder, tile by tile (halo :data:`ENCODER_HALO`): the tokens ``c3`` of the image.
+1. Encoder (halo :data:`ENCODER_HALO`): the tokens ``c3`` of the image.
 2. Attention on token chunks in lockstep; its output replaces the tokens in place.
-3. FFN and decoder, tile by tile (halo :data:`DECODER_HALO`), recomputing the encoder's
-   skip features for the tile. Only tile interiors are kept, so tile borders never reach
-   the result, and image borders are padded exactly as in a whole-image pass.
+3. FFN and decoder (halo :data:`DECODER_HALO`).
 
-Memory: the 1/4-resolution tokens (128 channels: 32 bytes per input pixel in float32), the
-attention's per-token state while step 2 runs (about 4 times that), and one tile.
+An image that fits in one tile of ``tile_size`` pixels keeps its encoder features for the
+decoder. A larger one runs steps 1 and 3 tile by tile, recomputing the encoder's skip
+features in step 3, so the full-resolution working set is one tile. Only tile interiors are
+kept: tile borders never reach the result, and image borders are padded exactly as in a
+whole-image pass.
+
+Inside a tile, each local stage of the network runs on small stage tiles (:data:`STAGE_TILE`
+pixels, grown by the stage's own halo of a few pixels) in channels-last layout. That is where
+the speed comes from: whole-image temporaries are hundreds of megabytes each, and on CPU
+each of them is fresh memory the kernel must fault in and zero (about 40% of the time of a
+whole-image pass) and that no cache holds.
+
+Memory (see :data:`exposure_slot.highres.BYTES_PER_PIXEL`): per image pixel, the tokens
+(128 channels at 1/16 of the pixels: 32 bytes in float32), the input, the output and the
+attention's per-token state while step 2 runs; per tile pixel, the stored stage outputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +39,8 @@ from tqdm import tqdm
 
 from ..network import ExposureSlotNet, NetOutput, SlotOutput
 
+CHANNELS_LAST = torch.channels_last
+
 ENCODER_HALO = 12
 """Input pixels the tokens see beyond a tile (11: three 3×3 convolutions at full, two at
 1/2 and one at 1/4 resolution), rounded up to a multiple of 4."""
@@ -35,7 +48,18 @@ ENCODER_HALO = 12
 DECODER_HALO = 16
 """Input pixels an output pixel depends on through the FFN, the decoder and the skips."""
 
-TOKENS_PER_CHUNK = 1 << 16
+STAGE_TILE = 256
+"""Side of a stage tile in input pixels: its largest temporary is 16 MB in float32."""
+
+# Halos of the local stages, in input pixels: the receptive field of each stage's
+# convolutions (a 3×3 convolution at 1/s resolution reaches s pixels), rounded up to 4.
+FULL_HALO = 4  # c1 from x: two 3×3 at full resolution (2)
+HALF_HALO = 4  # c2 from c1: one 3×3 at full, one at 1/2 (3)
+DEEP_HALO = 8  # c3 from c2: one 3×3 at 1/2, one at 1/4 (6)
+UP_HALF_HALO = 12  # u2 from f and c2: FFN and up1 3×3 at 1/4, two 3×3 at 1/2 (12)
+UP_FULL_HALO = 4  # output from u2 and c1: one 3×3 at 1/2, two at full (4)
+
+TOKENS_PER_CHUNK = 1 << 14
 """Tokens per attention chunk: bounds the size of single tensors, not the total."""
 
 
@@ -52,6 +76,18 @@ class Tile:
     rx0: int
     rx1: int
 
+    def crop(self, x: Tensor, scale: int = 1) -> Tensor:
+        """The region of ``x``, an image at 1/``scale`` resolution."""
+        return x[..., self.ry0 // scale : self.ry1 // scale, self.rx0 // scale : self.rx1 // scale]
+
+    def put(self, out: Tensor, y: Tensor, scale: int = 1) -> None:
+        """Write the interior of ``y`` (computed over the region) into ``out``."""
+        oy, ox = (self.y0 - self.ry0) // scale, (self.x0 - self.rx0) // scale
+        th, tw = (self.y1 - self.y0) // scale, (self.x1 - self.x0) // scale
+        out[..., self.y0 // scale : self.y1 // scale, self.x0 // scale : self.x1 // scale] = y[
+            ..., oy : oy + th, ox : ox + tw
+        ]
+
 
 def tiles(height: int, width: int, size: int, halo: int) -> Iterator[Tile]:
     """Tiles of ``size`` (a multiple of 4) covering the image, each grown by ``halo``."""
@@ -65,22 +101,44 @@ def tiles(height: int, width: int, size: int, halo: int) -> Iterator[Tile]:
             )  # fmt: skip
 
 
-def _tokens(net: ExposureSlotNet, x: Tensor, size: int, bar: tqdm) -> Tensor:
-    """The block's input ``c3`` for the whole image, computed tile by tile."""
-    _, _, h, w = x.shape
-    store = None
-    for t in tiles(h, w, size, ENCODER_HALO):
-        _, c2 = net.skips(x[:, :, t.ry0 : t.ry1, t.rx0 : t.rx1])
-        c3 = net.deep(c2)
-        if store is None:
-            store = c3.new_empty(x.shape[0], c3.shape[1], h // 4, w // 4)
-        oy, ox = (t.y0 - t.ry0) // 4, (t.x0 - t.rx0) // 4
-        store[:, :, t.y0 // 4 : t.y1 // 4, t.x0 // 4 : t.x1 // 4] = c3[
-            :, :, oy : oy + (t.y1 - t.y0) // 4, ox : ox + (t.x1 - t.x0) // 4
-        ]
-        bar.update(1)
-    assert store is not None
-    return store
+def _local(
+    fn: Callable[..., Tensor], inputs: Sequence[tuple[Tensor, int]], scale: int, halo: int
+) -> Tensor:
+    """``fn``, a local stage of the network, applied stage tile by stage tile.
+
+    ``inputs`` pairs each input with its scale (1, 2 or 4: full, half or quarter
+    resolution); the output has 1/``scale`` resolution. ``halo`` (input pixels, a multiple
+    of 4) must cover the stage's receptive field, so each tile's interior is exact.
+    """
+    first, first_scale = inputs[0]
+    b, h, w = first.shape[0], first.shape[-2] * first_scale, first.shape[-1] * first_scale
+    out = None
+    for t in tiles(h, w, STAGE_TILE, halo):
+        y = fn(*(t.crop(x, s).contiguous(memory_format=CHANNELS_LAST) for x, s in inputs))
+        if (t.ry0, t.ry1, t.rx0, t.rx1) == (0, h, 0, w):
+            return y
+        if out is None:
+            size = (b, y.shape[1], h // scale, w // scale)
+            out = torch.empty(size, dtype=y.dtype, device=y.device, memory_format=CHANNELS_LAST)
+        t.put(out, y, scale)
+    assert out is not None
+    return out
+
+
+def _skips(net: ExposureSlotNet, x: Tensor) -> tuple[Tensor, Tensor]:
+    """The encoder's full- and half-resolution features ``c1, c2``."""
+    c1 = _local(net.full_features, [(x, 1)], 1, FULL_HALO)
+    return c1, _local(net.half_features, [(c1, 1)], 2, HALF_HALO)
+
+
+def _decode(net: ExposureSlotNet, f: Tensor, c1: Tensor, c2: Tensor, x: Tensor) -> Tensor:
+    """FFN and decoder, from the attention output ``f``, the skips and the input."""
+
+    def half(f: Tensor, c2: Tensor) -> Tensor:
+        return net.decode_half(net.block.feed_forward(f), c2)
+
+    u2 = _local(half, [(f, 4), (c2, 2)], 2, UP_HALF_HALO)
+    return _local(net.decode_full, [(u2, 2), (c1, 1), (x, 1)], 1, UP_FULL_HALO)
 
 
 def _attend_in_chunks(net: ExposureSlotNet, tokens: Tensor) -> list[Tensor]:
@@ -117,28 +175,37 @@ def exact_forward(
     *,
     progress: bool = False,
 ) -> NetOutput:
-    """The network's output for ``x`` (``B×3×H×W``, sides multiples of 4 and ≥ 8),
-    computed in tiles of ``tile_size`` input pixels; equals ``net(x)`` up to float
-    rounding. Images that fit in one tile take a single whole-image pass."""
+    """The network's output for ``x`` (``B×3×H×W``, sides multiples of 4 and ≥ 8), in
+    tiles of ``tile_size`` input pixels; equals ``net(x)`` up to float rounding."""
     _, _, h, w = x.shape
     if tile_size % 4:
         raise ValueError("tile_size must be a multiple of 4")
-    if h <= tile_size and w <= tile_size:
-        return net(x)
-    n_tiles = len(list(tiles(h, w, tile_size, 0)))
-    with tqdm(total=2 * n_tiles + 1, desc="exact", unit="step", disable=not progress) as bar:
-        features = _tokens(net, x, tile_size, bar)
-        maps = _attend_in_chunks(net, features)
+    encoder_tiles = list(tiles(h, w, tile_size, ENCODER_HALO))
+    decoder_tiles = list(tiles(h, w, tile_size, DECODER_HALO))
+    one_tile = len(decoder_tiles) == 1
+    steps = 3 if one_tile else len(encoder_tiles) + len(decoder_tiles) + 1
+    with tqdm(total=steps, desc="exact", unit="step", disable=not progress) as bar:
+        if one_tile:
+            c1, c2 = _skips(net, x)
+            tokens = _local(net.deep, [(c2, 2)], 4, DEEP_HALO)
+            bar.update(1)
+            maps = _attend_in_chunks(net, tokens)
+            bar.update(1)
+            out = _decode(net, tokens, c1, c2, x)
+            bar.update(1)
+            return NetOutput(out, maps)
+        size = (x.shape[0], 4 * net.config.width, h // 4, w // 4)
+        tokens = torch.empty(size, dtype=x.dtype, device=x.device, memory_format=CHANNELS_LAST)
+        for t in encoder_tiles:
+            _, c2 = _skips(net, t.crop(x))
+            t.put(tokens, _local(net.deep, [(c2, 2)], 4, DEEP_HALO), 4)
+            bar.update(1)
+        maps = _attend_in_chunks(net, tokens)
         bar.update(1)
-        out = torch.empty_like(x)
-        for t in tiles(h, w, tile_size, DECODER_HALO):
-            region = x[:, :, t.ry0 : t.ry1, t.rx0 : t.rx1]
-            c1, c2 = net.skips(region)
-            f = features[:, :, t.ry0 // 4 : t.ry1 // 4, t.rx0 // 4 : t.rx1 // 4]
-            y = net.decode(net.block.feed_forward(f), c1, c2, region)
-            oy, ox = t.y0 - t.ry0, t.x0 - t.rx0
-            out[:, :, t.y0 : t.y1, t.x0 : t.x1] = y[
-                :, :, oy : oy + t.y1 - t.y0, ox : ox + t.x1 - t.x0
-            ]
+        out = torch.empty_like(x, memory_format=torch.contiguous_format)
+        for t in decoder_tiles:
+            region = t.crop(x)
+            c1, c2 = _skips(net, region)
+            t.put(out, _decode(net, t.crop(tokens, 4), c1, c2, region))
             bar.update(1)
     return NetOutput(out, maps)
