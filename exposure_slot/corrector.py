@@ -258,7 +258,8 @@ class ExposureCorrector:
         if how.mode == "fast":
             size = fast.proxy_size(*batch.shape[-2:], long_side=how.proxy_size)
             proxy = fast.downscale(batch, size)
-            small = self._network(proxy, tile_size=max(size), progress=progress)
+            one_tile = max(*size, MIN_SIDE) + -max(*size, MIN_SIDE) % 4  # padded proxy side
+            small = self._network(proxy, tile_size=one_tile, progress=progress)
             full = fast.transfer(batch.to(small.image.device), proxy, small.image)
             return _Result(full.to(batch.device), small.maps, size)
         out = self._network(batch, how.tile_size, progress)
