@@ -33,7 +33,7 @@ MODES = ("auto", "exact", "fast")
 
 EXACT_PIXEL_BUDGET = {"cpu": 4_000_000, "mps": 8_000_000, "cuda": 24_000_000}
 """Largest image (pixels) that ``auto`` runs exactly, per device type. On CPU exact mode
-costs about 6 s per megapixel and core (benchmarks/highres.py), so 4 MP is about 25 s on
+costs about 4 s per megapixel and core (benchmarks/highres.py), so 4 MP is about 16 s on
 one core; the fast path takes a few seconds at any size."""
 
 
