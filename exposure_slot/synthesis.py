@@ -82,7 +82,9 @@ class ExposureParams:
             raise OptionError(f"jpeg_quality must be in 1..100 or None, got {self.jpeg_quality}")
 
 
-def sample_params(rng: np.random.Generator, direction: str | None = None) -> ExposureParams:
+def sample_params(
+    rng: np.random.Generator, direction: str | None = None, mild: bool = False
+) -> ExposureParams:
     """Draw random exposure-error parameters; ``direction`` None picks one at random.
 
     ``under``: EV ~ U(-5, -1); ``over``: EV ~ U(0.7, 3); both with a smooth ramp of up to
@@ -92,6 +94,10 @@ def sample_params(rng: np.random.Generator, direction: str | None = None) -> Exp
     ``target_mean`` is drawn to match the mean luma of real badly exposed photos (under:
     median 0.12, 5th-95th percentile about 0.08-0.19; over: median 0.79, about 0.71-0.87),
     because the right EV depends on how bright the photo is (see ``calibrate_ev``).
+
+    ``mild`` (under and over only): a small error of a fixed EV instead, ``U(-1.5, -0.2)`` or
+    ``U(0.2, 1.5)`` with a ramp of up to ±0.5 EV and no blob, as in bracketed captures
+    (MSEC's ±1 and ±1.5 EV), so that a network also learns to correct slightly.
     """
     if direction is None:
         direction = str(rng.choice(DIRECTIONS, p=DIRECTION_WEIGHTS))
@@ -122,6 +128,14 @@ def sample_params(rng: np.random.Generator, direction: str | None = None) -> Exp
             blob_ev = float(rng.uniform(2.0, 4.0))
             blob_radius = float(rng.uniform(0.2, 0.5))
         target_mean = float(rng.uniform(0.25, 0.55))
+    if mild and direction != "mixed":
+        sign = -1.0 if direction == "under" else 1.0
+        ev, ramp_ev, blob_ev = (
+            sign * float(rng.uniform(0.2, 1.5)),
+            float(rng.uniform(-0.5, 0.5)),
+            0.0,
+        )
+        target_mean = None
 
     expand_c = float(rng.uniform(0.85, 0.97))
     dark = ev < 0
@@ -290,9 +304,15 @@ def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
 
 
 def make_pair(
-    photo: np.ndarray, rng: np.random.Generator, direction: str | None = None
+    photo: np.ndarray,
+    rng: np.random.Generator,
+    direction: str | None = None,
+    mild_fraction: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, ExposureParams]:
-    """Draw parameters and return ``(badly_exposed_input, target_photo, params)``."""
+    """Draw parameters and return ``(badly_exposed_input, target_photo, params)``; a share
+    ``mild_fraction`` of the errors is mild (see :func:`sample_params`). With the default 0
+    no extra random number is drawn, so seeded sets stay as they were."""
     target = check_photo(photo)
-    params = calibrate_ev(target, sample_params(rng, direction))
+    mild = mild_fraction > 0 and rng.random() < mild_fraction
+    params = calibrate_ev(target, sample_params(rng, direction, mild))
     return synthesize(target, params), target, params

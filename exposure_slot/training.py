@@ -55,6 +55,7 @@ class TrainConfig:
     batch: int = 8
     crop: int = 128
     whole_fraction: float = 0.5
+    mild_fraction: float = 0.0
     lr: float = 2e-4
     min_lr: float = 2e-6
     warmup: int = 100
@@ -160,7 +161,7 @@ class Sampler:
         i = int(self.rng.integers(n_photos + n_pairs))
         if i < n_photos:
             (target,) = self._view(self.photos[i])
-            inp, target, _ = make_pair(target, self.rng)
+            inp, target, _ = make_pair(target, self.rng, mild_fraction=self.config.mild_fraction)
             return inp, target
         inp, target = self._view(*self.pairs[i - n_photos])
         return inp, target
@@ -310,6 +311,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--batch", type=int, default=d.batch)
     p.add_argument("--crop", type=int, default=d.crop)
+    p.add_argument(
+        "--mild-fraction",
+        type=float,
+        default=d.mild_fraction,
+        help="share of synthetic errors that are mild (±0.2-1.5 EV) rather than calibrated to "
+        "real badly exposed photos",
+    )
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
     p.add_argument("--warmup", type=int, default=d.warmup, help="linear warm-up steps")
     p.add_argument("--ssim-weight", type=float, default=d.ssim_weight)
@@ -332,6 +340,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         steps=a.steps,
         batch=a.batch,
         crop=a.crop,
+        mild_fraction=a.mild_fraction,
         lr=a.lr,
         warmup=a.warmup,
         ssim_weight=a.ssim_weight,
@@ -343,6 +352,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
     )
     if config.crop % 4:
         p.error("--crop must be a multiple of 4")
+    if not 0.0 <= config.mild_fraction <= 1.0:
+        p.error("--mild-fraction must be in [0, 1]")
     return config, not a.no_resume
 
 

@@ -186,3 +186,26 @@ def test_bad_options_raise_option_error() -> None:
         sample_params(np.random.default_rng(0), "sideways")
     with pytest.raises(OptionError, match="jpeg_quality"):
         replace(CLEAN, jpeg_quality=0)
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_mild_errors_sit_between_the_photo_and_calibrated_errors(name: str) -> None:
+    """Mild errors (bracket-like ±0.2-1.5 EV) keep their direction but change the brightness
+    less than errors calibrated to real badly exposed photos."""
+    image = photo(name)
+    base = float(luminance(image).mean())
+    rng = np.random.default_rng(3)
+    for direction, sign in (("under", -1), ("over", 1)):
+        mild = [luminance(make_pair(image, rng, direction, 1.0)[0]).mean() for _ in range(6)]
+        strong = [luminance(make_pair(image, rng, direction)[0]).mean() for _ in range(6)]
+        assert sign * (np.mean(mild) - base) > 0
+        assert abs(np.mean(mild) - base) < abs(np.mean(strong) - base)
+
+
+def test_mild_fraction_zero_draws_the_same_pairs_as_before() -> None:
+    """Seeded evaluation sets made without mild errors do not change."""
+    image = photo("coffee")
+    first = make_pair(image, np.random.default_rng(5))
+    second = make_pair(image, np.random.default_rng(5), mild_fraction=0.0)
+    np.testing.assert_array_equal(first[0], second[0])
+    assert sample_params(np.random.default_rng(1), "under", mild=True).target_mean is None

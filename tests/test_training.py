@@ -90,6 +90,18 @@ def test_missing_folder_is_a_usage_error(tmp_path: Path, capsys) -> None:
     assert "photo folder not found" in capsys.readouterr().err
 
 
+def test_mild_fraction_out_of_range_is_a_usage_error(
+    photo_dir: Path, tmp_path: Path, capsys
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(
+            ["--photos", str(photo_dir), "--out", str(tmp_path / "r"), "--mild-fraction", "2"]
+        )
+    assert exit_info.value.code == 2
+    assert "--mild-fraction must be in [0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 def test_broken_photo_is_named(tmp_path: Path, capsys) -> None:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
