@@ -41,6 +41,7 @@ from .errors import (
     InvalidImageError,
     OptionError,
 )
+from .visualize import fit_long_side
 
 Method = Callable[[np.ndarray], np.ndarray]
 Layout = Literal["plain", "msec", "sice", "lcdp"]
@@ -454,15 +455,6 @@ def _resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.clip(cv2.resize(img, (width, height), interpolation=interp), 0.0, 1.0)
 
 
-def _fit_long_side(img: np.ndarray, long_side: int) -> np.ndarray:
-    """Downscale so the longer side is at most ``long_side`` (never upscale)."""
-    h, w = img.shape[:2]
-    if max(h, w) <= long_side:
-        return img
-    scale = long_side / max(h, w)
-    return _resize(img, max(1, round(h * scale)), max(1, round(w * scale)))
-
-
 @dataclass(frozen=True)
 class ImageScore:
     """PSNR/SSIM of one method on one image."""
@@ -604,8 +596,8 @@ def evaluate(
             )
             target = _resize(target, rgb.shape[0], rgb.shape[1])
         if resize_long_side is not None:
-            rgb = _fit_long_side(rgb, resize_long_side)
-            target = _fit_long_side(target, resize_long_side)
+            rgb = fit_long_side(rgb, resize_long_side)
+            target = fit_long_side(target, resize_long_side)
         for name, fn in methods.items():
             out = fn(rgb.copy())
             if not isinstance(out, np.ndarray) or out.shape != rgb.shape:
