@@ -1,10 +1,10 @@
 """Bundle trained weights into the package as the default and record them in the manifest.
 
-Run as ``python scripts/bundle_weights.py runs/v1/latest [--metrics results.json]``. Writes
+Run as ``python scripts/bundle_weights.py runs/v1/latest [--metrics RESULTS.json ...]``. Writes
 ``exposure_slot/bundled/<name>/`` (fp16 ``model.safetensors``, ``config.json`` and the model
 card ``README.md``), then sets the manifest entry ``<name>`` (files with sha256 and size,
-licence, training data, metrics) and makes it the default. ``--metrics`` takes the JSON that
-``exposure-slot eval --json`` writes; its mean PSNR/SSIM per method and group go into the
+licence, training data, metrics) and makes it the default. ``--metrics`` takes the JSON files that
+``exposure-slot eval --json`` writes; their mean PSNR/SSIM per method and group go into the
 manifest and the card. The training data section is built from ``docs/training_photos.csv``.
 """
 
@@ -14,6 +14,7 @@ import argparse
 import csv
 import json
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -60,10 +61,15 @@ def training_sources(split: str = "train") -> list[DataSource]:
     ]
 
 
-def metric_rows(results_json: Path | None) -> list[dict[str, object]]:
-    """Mean PSNR/SSIM per method and group from an ``exposure-slot eval --json`` file."""
-    if results_json is None:
-        return []
+def metric_rows(results_files: Sequence[Path]) -> list[dict[str, object]]:
+    """Mean PSNR/SSIM per method and group from ``exposure-slot eval --json`` files."""
+    rows = []
+    for results_json in results_files:
+        rows += _metric_rows(results_json)
+    return rows
+
+
+def _metric_rows(results_json: Path) -> list[dict[str, object]]:
     data = json.loads(results_json.read_text())
     rows = []
     for method, groups in data["summary"].items():
@@ -81,13 +87,13 @@ def metric_rows(results_json: Path | None) -> list[dict[str, object]]:
     return rows
 
 
-def bundle(run_folder: Path, results_json: Path | None, name: str = NAME) -> Path:
+def bundle(run_folder: Path, results_files: Sequence[Path] = (), name: str = NAME) -> Path:
     """Write the bundled folder for ``name`` and update the manifest; returns the folder."""
     net = load_folder(run_folder)
     steps = json.loads((run_folder / CONFIG_NAME).read_text()).get("trained_steps")
     target = ROOT / "exposure_slot" / "bundled" / name
     save_folder(net, target, dtype=torch.float16, extra_config={"trained_steps": steps})
-    metrics = metric_rows(results_json)
+    metrics = metric_rows(results_files)
     info: CardInfo = card_info(
         target,
         name=name,
@@ -124,7 +130,13 @@ def bundle(run_folder: Path, results_json: Path | None, name: str = NAME) -> Pat
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_folder", type=Path, help="a weights folder, e.g. runs/v1/latest")
-    parser.add_argument("--metrics", type=Path, help="JSON written by exposure-slot eval --json")
+    parser.add_argument(
+        "--metrics",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="JSON files of exposure-slot eval --json",
+    )
     parser.add_argument("--name", default=NAME)
     args = parser.parse_args()
     folder = bundle(args.run_folder, args.metrics, args.name)
