@@ -555,3 +555,19 @@ def test_ctrl_c_mid_batch_leaves_only_complete_outputs(tmp_path, corrector):
         wanted = to_uint(corrector(read_image(inputs / name).rgb), 8)
         assert np.array_equal(pixels(out / name), wanted), name
     assert hashes(inputs) == before
+
+
+def test_output_into_a_closed_pipe_is_not_an_error() -> None:
+    """`exposure-slot info | head -1`: the reader stops early; no error, exit status 0."""
+    reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    writer = subprocess.run(
+        [sys.executable, "-m", "exposure_slot", "info"],
+        stdout=reader.stdin,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+    )
+    reader.stdin.close()
+    reader.wait(timeout=60)
+    assert writer.returncode == 0, writer.stderr
+    assert "Broken pipe" not in writer.stderr
