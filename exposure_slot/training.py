@@ -65,6 +65,7 @@ class TrainConfig:
     seed: int = 0
     max_side: int = 768
     checkpoint_every: int = 100
+    snapshot_every: int = 0
     device: str | None = None
     amp: bool = True
 
@@ -257,6 +258,8 @@ def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
             ckpt_path,
         )
         save_folder(net, out / "latest", extra_config={"trained_steps": step})
+        if config.snapshot_every and step % config.snapshot_every == 0:
+            save_folder(net, out / "snap" / f"step{step}", extra_config={"trained_steps": step})
 
     net.train()
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
@@ -324,6 +327,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
     p.add_argument("--aux-weight", type=float, default=d.aux_weight)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument(
+        "--snapshot-every",
+        type=int,
+        default=d.snapshot_every,
+        help="also keep the weights of every N-th step in OUT/snap/stepN (0: only latest/), "
+        "e.g. to average the last ones with scripts/average_weights.py",
+    )
     p.add_argument("--device")
     p.add_argument(
         "--no-amp", action="store_true", help="no fp16 autocast on CUDA (CPU always trains in fp32)"
@@ -347,11 +357,14 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         aux_weight=a.aux_weight,
         seed=a.seed,
         checkpoint_every=a.checkpoint_every,
+        snapshot_every=a.snapshot_every,
         device=a.device,
         amp=not a.no_amp,
     )
     if config.crop % 4:
         p.error("--crop must be a multiple of 4")
+    if config.snapshot_every < 0:
+        p.error("--snapshot-every must be 0 or positive")
     if not 0.0 <= config.mild_fraction <= 1.0:
         p.error("--mild-fraction must be in [0, 1]")
     return config, not a.no_resume

@@ -30,8 +30,12 @@ def average(folders: list[Path], out: Path) -> Path:
     if any(net.config != first.config for net in nets[1:]):
         raise WeightsError("the folders hold different architectures; cannot average them")
     states = [net.state_dict() for net in nets]
-    mean = {key: torch.stack([s[key].float() for s in states]).mean(0) for key in states[0]}
-    first.load_state_dict(mean)
+    mean = {
+        key: torch.stack([s[key].float() for s in states]).mean(0)
+        for key, tensor in states[0].items()
+        if tensor.is_floating_point()
+    }
+    first.load_state_dict(mean, strict=False)  # integer buffers (counters) stay the first's
     steps = [json.loads((f / CONFIG_NAME).read_text()).get("trained_steps") for f in folders]
     sources = {"averaged_from": [str(f) for f in folders], "averaged_steps": steps}
     trained = max((s for s in steps if s is not None), default=None)

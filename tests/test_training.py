@@ -133,3 +133,23 @@ def test_training_from_scratch_beats_the_input(photo_dir: Path, tmp_path: Path, 
         inp, target, _ = make_pair(photo, np.random.default_rng(100 + seed), "under")
         gains.append(psnr(corrector(inp), target) - psnr(inp, target))
     assert np.mean(gains) > 3.0
+
+
+def test_snapshots_and_their_average(photo_dir: Path, tmp_path: Path) -> None:
+    """--snapshot-every keeps step folders; scripts/average_weights.py averages them into a
+    folder the corrector loads."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    args = ["--photos", str(photo_dir), "--out", str(run), "--steps", "4", "--snapshot-every", "2"]
+    assert train_main([*args, *FAST]) == 0
+    assert sorted(p.name for p in (run / "snap").iterdir()) == ["step2", "step4"]
+    script = Path(__file__).resolve().parents[1] / "scripts" / "average_weights.py"
+    snaps = [run / "snap" / "step2", run / "snap" / "step4"]
+    subprocess.run([sys.executable, script, *snaps, "--out", tmp_path / "avg"], check=True)
+    nets = [load_weights(folder)[0].state_dict() for folder in [*snaps, tmp_path / "avg"]]
+    for key in (k for k, v in nets[0].items() if v.is_floating_point()):
+        assert torch.allclose((nets[0][key] + nets[1][key]) / 2, nets[2][key], atol=1e-6), key
+    assert any(not torch.equal(nets[0][key], nets[1][key]) for key in nets[0])
+    assert json.loads((tmp_path / "avg" / "config.json").read_text())["averaged_steps"] == [2, 4]
