@@ -692,6 +692,12 @@ def _create_temp(target: Path) -> tuple[int, Path]:
             return os.open(temp, flags, 0o666), temp
         except FileExistsError:
             continue
+        except BaseException:
+            # Ctrl-C can land just after the file was created, before the caller holds it:
+            # O_EXCL makes a file of this random name ours, so remove it.
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
     raise ImageWriteError(f"cannot write {target}: could not create a temporary file beside it")
 
 

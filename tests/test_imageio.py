@@ -771,3 +771,17 @@ def test_written_file_gets_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_ctrl_c_right_after_the_temporary_file_is_created_leaves_nothing(tmp_path, monkeypatch):
+    """Ctrl-C is raised as soon as os.open returns, before the writer holds the descriptor."""
+    real_open = os.open
+
+    def open_then_interrupt(path, flags, mode=0o777):
+        os.close(real_open(path, flags, mode))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(imageio.os, "open", open_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_image(tmp_path / "out.png", data.coffee())
+    assert list(tmp_path.iterdir()) == []
