@@ -258,19 +258,19 @@ class ExposureCorrector:
         if how.mode == "fast":
             size = fast.proxy_size(*batch.shape[-2:], long_side=how.proxy_size)
             proxy = fast.downscale(batch, size)
-            one_tile = max(*size, MIN_SIDE) + -max(*size, MIN_SIDE) % 4  # padded proxy side
-            small = self._network(proxy, tile_size=one_tile, progress=progress)
+            small = self._network(proxy, tile_size=None, progress=progress)
             full = fast.transfer(batch.to(small.image.device), proxy, small.image)
             return _Result(full.to(batch.device), small.maps, size)
         out = self._network(batch, how.tile_size, progress)
         return _Result(out.image, out.maps, tuple(batch.shape[-2:]))
 
-    def _network(self, batch: torch.Tensor, tile_size: int, progress: bool) -> NetOutput:
-        """The network on ``batch`` (padded as the authors do), cropped back and clipped."""
+    def _network(self, batch: torch.Tensor, tile_size: int | None, progress: bool) -> NetOutput:
+        """The network on ``batch`` (padded as the authors do), cropped back and clipped;
+        ``tile_size`` None keeps the padded batch in one tile."""
         h, w = batch.shape[-2:]
         with self._lock, torch.inference_mode():
             x = pad_to_multiple(batch.to(self.device, self.dtype))
-            out = exact_forward(self.net, x, tile_size, progress=progress)
+            out = exact_forward(self.net, x, tile_size or max(x.shape[-2:]), progress=progress)
             out.image = out.image[..., :h, :w].float().clamp_(0, 1)
         return out
 

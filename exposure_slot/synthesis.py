@@ -130,11 +130,8 @@ def sample_params(
         target_mean = float(rng.uniform(0.25, 0.55))
     if mild and direction != "mixed":
         sign = -1.0 if direction == "under" else 1.0
-        ev, ramp_ev, blob_ev = (
-            sign * float(rng.uniform(0.2, 1.5)),
-            float(rng.uniform(-0.5, 0.5)),
-            0.0,
-        )
+        ev = sign * float(rng.uniform(0.2, 1.5))
+        ramp_ev, blob_ev = float(rng.uniform(-0.5, 0.5)), 0.0
         target_mean = None
 
     expand_c = float(rng.uniform(0.85, 0.97))
