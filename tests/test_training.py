@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -138,9 +140,6 @@ def test_training_from_scratch_beats_the_input(photo_dir: Path, tmp_path: Path, 
 def test_snapshots_and_their_average(photo_dir: Path, tmp_path: Path) -> None:
     """--snapshot-every keeps step folders; scripts/average_weights.py averages them into a
     folder the corrector loads."""
-    import subprocess
-    import sys
-
     run = tmp_path / "run"
     args = ["--photos", str(photo_dir), "--out", str(run), "--steps", "4", "--snapshot-every", "2"]
     assert train_main([*args, *FAST]) == 0
