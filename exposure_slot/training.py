@@ -7,7 +7,10 @@ user's own (input, target) pairs (``--pairs INPUT_DIR TARGET_DIR``, matched by f
 Loss: L1 + ``ssim_weight`` · (1 − SSIM) + ``aux_weight`` · MSE of the slot decoder
 (the paper's auxiliary loss). AdamW with linear warm-up and a cosine schedule. Samples mix
 whole photos downsized to the crop size (as the paper trains on 256×256 whole images) with
-random crops at random scales. Checkpoints are resumable and written atomically.
+random crops at random scales. With several crop sizes (``--crop 128 256 384``) each step
+draws one size and a batch of the same number of pixels, so the network learns to give the
+same correction at every working resolution. Checkpoints are resumable and written
+atomically.
 
 Run ``python -m exposure_slot.training --help`` (or ``exposure-slot train --help``).
 """
@@ -53,7 +56,7 @@ class TrainConfig:
     level: int = 2
     steps: int = 4000
     batch: int = 8
-    crop: int = 128
+    crop: tuple[int, ...] = (128,)
     whole_fraction: float = 0.5
     mild_fraction: float = 0.0
     lr: float = 2e-4
@@ -137,9 +140,10 @@ class Sampler:
         if not self.photos and not self.pairs:
             raise OptionError("no training images: pass --photos DIR and/or --pairs IN_DIR GT_DIR")
 
-    def _view(self, *images: np.ndarray) -> list[np.ndarray]:
-        """The same whole-image resize or random-scale crop of each image, maybe flipped."""
-        size, rng = self.config.crop, self.rng
+    def _view(self, size: int, *images: np.ndarray) -> list[np.ndarray]:
+        """The same whole-image resize or random-scale crop of each image to ``size``²,
+        maybe flipped."""
+        rng = self.rng
         h, w = images[0].shape[:2]
         if rng.random() < self.config.whole_fraction:
             views = [cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images]
@@ -157,18 +161,23 @@ class Sampler:
             views = [v[:, ::-1] for v in views]
         return [np.ascontiguousarray(v) for v in views]
 
-    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         n_photos, n_pairs = len(self.photos), len(self.pairs)
         i = int(self.rng.integers(n_photos + n_pairs))
         if i < n_photos:
-            (target,) = self._view(self.photos[i])
+            (target,) = self._view(size, self.photos[i])
             inp, target, _ = make_pair(target, self.rng, mild_fraction=self.config.mild_fraction)
             return inp, target
-        inp, target = self._view(*self.pairs[i - n_photos])
+        inp, target = self._view(size, *self.pairs[i - n_photos])
         return inp, target
 
-    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        inputs, targets = zip(*(self.sample() for _ in range(n)), strict=True)
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch at one crop size drawn from ``config.crop``: ``config.batch`` samples at the
+        smallest size, fewer at larger ones (same pixel count, at least one)."""
+        sizes = self.config.crop
+        size = int(sizes[self.rng.integers(len(sizes))]) if len(sizes) > 1 else sizes[0]
+        n = max(1, round(self.config.batch * (min(sizes) / size) ** 2))
+        inputs, targets = zip(*(self.sample(size) for _ in range(n)), strict=True)
         to_t = lambda xs: torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
         return to_t(inputs), to_t(targets)
 
@@ -265,7 +274,7 @@ def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
     try:
         while step < config.steps and not stop["now"]:
-            inputs, targets = (t.to(device) for t in sampler.batch(config.batch))
+            inputs, targets = (t.to(device) for t in sampler.batch())
             for group in opt.param_groups:
                 group["lr"] = learning_rate(step, config)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
@@ -312,8 +321,17 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
     p.add_argument("--init", help="start from these weights (e.g. 'default' to fine-tune)")
     p.add_argument("--level", type=int, choices=(2, 3), default=d.level)
     p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch", type=int, default=d.batch)
-    p.add_argument("--crop", type=int, default=d.crop)
+    p.add_argument(
+        "--crop",
+        type=int,
+        nargs="+",
+        default=list(d.crop),
+        help="sample side(s) in pixels; with several, each step draws one and --batch applies to "
+        "the smallest (larger sizes get proportionally fewer samples)",
+    )
+    p.add_argument(
+        "--batch", type=int, default=d.batch, help="samples per step at the smallest crop"
+    )
     p.add_argument(
         "--mild-fraction",
         type=float,
@@ -349,7 +367,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         level=a.level,
         steps=a.steps,
         batch=a.batch,
-        crop=a.crop,
+        crop=tuple(a.crop),
         mild_fraction=a.mild_fraction,
         lr=a.lr,
         warmup=a.warmup,
@@ -361,8 +379,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         device=a.device,
         amp=not a.no_amp,
     )
-    if config.crop % 4:
-        p.error("--crop must be a multiple of 4")
+    if any(size % 4 or size <= 0 for size in config.crop):
+        p.error("--crop sizes must be positive multiples of 4")
     if config.snapshot_every < 0:
         p.error("--snapshot-every must be 0 or positive")
     if not 0.0 <= config.mild_fraction <= 1.0:

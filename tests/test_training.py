@@ -15,6 +15,7 @@ from PIL import Image
 from exposure_slot import ExposureCorrector
 from exposure_slot.evaluation import psnr
 from exposure_slot.synthesis import make_pair
+from exposure_slot.training import Sampler, TrainConfig
 from exposure_slot.training import main as train_main
 from exposure_slot.weights import load_weights
 
@@ -102,6 +103,25 @@ def test_mild_fraction_out_of_range_is_a_usage_error(
     assert exit_info.value.code == 2
     assert "--mild-fraction must be in [0, 1]" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_several_crop_sizes_keep_the_pixels_per_step(photo_dir: Path, tmp_path: Path) -> None:
+    """--crop 32 64: steps at either size, four times fewer samples at the larger one."""
+    config = TrainConfig(photos=(str(photo_dir),), crop=(32, 64), batch=4)
+    sampler = Sampler(config, np.random.default_rng(0))
+    shapes = {tuple(sampler.batch()[0].shape) for _ in range(20)}
+    assert shapes == {(4, 3, 32, 32), (1, 3, 64, 64)}
+    run = tmp_path / "run"
+    argv = ["--photos", str(photo_dir), "--out", str(run), "--steps", "3", "--crop", "32", "64"]
+    assert train_main([*argv, "--checkpoint-every", "1"]) == 0
+    assert [h["step"] for h in _history(run)] == [1, 2, 3]
+
+
+def test_crop_not_a_multiple_of_4_is_a_usage_error(photo_dir: Path, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--photos", str(photo_dir), "--out", str(tmp_path / "r"), "--crop", "64", "30"])
+    assert exit_info.value.code == 2
+    assert "--crop sizes must be positive multiples of 4" in capsys.readouterr().err
 
 
 def test_broken_photo_is_named(tmp_path: Path, capsys) -> None:
