@@ -171,11 +171,22 @@ def _add_processing_options(sub: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--tile-size", type=_positive_int, help="tile side in pixels (exact)")
     group.add_argument("--proxy-size", type=_positive_int, help="proxy long side (fast)")
+    group.add_argument(
+        "--max-memory",
+        type=_positive_int,
+        metavar="MIB",
+        help="memory an exact pass plans to use (default: a quarter of the free memory)",
+    )
 
 
 def _processing_options(args: argparse.Namespace) -> dict[str, Any]:
     """The corrector options the user gave: others stay at the library's defaults."""
-    given = {"mode": args.mode, "tile_size": args.tile_size, "proxy_size": args.proxy_size}
+    given = {
+        "mode": args.mode,
+        "tile_size": args.tile_size,
+        "proxy_size": args.proxy_size,
+        "max_memory": args.max_memory and args.max_memory * 2**20,
+    }
     return {key: value for key, value in given.items() if value is not None}
 
 

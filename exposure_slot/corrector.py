@@ -180,6 +180,7 @@ class ExposureCorrector:
         mode: str = "auto",
         tile_size: int | None = None,
         proxy_size: int | None = None,
+        max_memory: int | None = None,
         progress: bool = False,
     ) -> Any:
         """Correct one image or a list (tuple) of images, returning the same type(s).
@@ -196,10 +197,16 @@ class ExposureCorrector:
         ``mode``: ``"exact"`` gives the whole-image result (tiled in bounded memory when
         large, ``tile_size`` input pixels per tile); ``"fast"`` runs the network on a proxy
         with long side ``proxy_size`` and carries its correction to full resolution;
-        ``"auto"`` picks between them, see :meth:`plan`.
+        ``"auto"`` picks between them, see :meth:`plan`. ``max_memory`` (bytes) is what an
+        exact pass plans to use, by default a quarter of the free memory.
         """
         if isinstance(image, (list, tuple)):
-            options = {"mode": mode, "tile_size": tile_size, "proxy_size": proxy_size}
+            options = {
+                "mode": mode,
+                "tile_size": tile_size,
+                "proxy_size": proxy_size,
+                "max_memory": max_memory,
+            }
             results = []
             for index, item in enumerate(image):
                 if isinstance(item, (list, tuple)):
@@ -209,7 +216,9 @@ class ExposureCorrector:
                 except ExposureSlotError as exc:
                     raise type(exc)(f"image list item {index}: {exc}") from exc
             return results if isinstance(image, list) else tuple(results)
-        how = self.plan(image, mode=mode, tile_size=tile_size, proxy_size=proxy_size)
+        how = self.plan(
+            image, mode=mode, tile_size=tile_size, proxy_size=proxy_size, max_memory=max_memory
+        )
         batch, restore = images.to_batch(image)
         return restore(self._correct(batch, how, progress).image)
 
@@ -220,10 +229,11 @@ class ExposureCorrector:
         mode: str = "auto",
         tile_size: int | None = None,
         proxy_size: int | None = None,
+        max_memory: int | None = None,
     ) -> Plan:
         """How ``image`` will be processed (mode, tile or proxy size, and why)."""
         h, w = images.image_size(image)
-        how = highres.plan(h, w, self.device, self.dtype, mode, tile_size, proxy_size)
+        how = highres.plan(h, w, self.device, self.dtype, mode, tile_size, proxy_size, max_memory)
         highres.log.info("exposure-slot: %s", how)
         return how
 
@@ -258,19 +268,27 @@ class ExposureCorrector:
         if how.mode == "fast":
             size = fast.proxy_size(*batch.shape[-2:], long_side=how.proxy_size)
             proxy = fast.downscale(batch, size)
-            small = self._network(proxy, tile_size=None, progress=progress)
+            small = self._network(proxy, None, None, progress)
             full = fast.transfer(batch.to(small.image.device), proxy, small.image)
             return _Result(full.to(batch.device), small.maps, size)
-        out = self._network(batch, how.tile_size, progress)
+        out = self._network(batch, how.tile_size, how.live_tokens, progress)
         return _Result(out.image, out.maps, tuple(batch.shape[-2:]))
 
-    def _network(self, batch: torch.Tensor, tile_size: int | None, progress: bool) -> NetOutput:
+    def _network(
+        self,
+        batch: torch.Tensor,
+        tile_size: int | None,
+        live_tokens: int | None,
+        progress: bool,
+    ) -> NetOutput:
         """The network on ``batch`` (padded as the authors do), cropped back and clipped;
-        ``tile_size`` None keeps the padded batch in one tile."""
+        ``tile_size`` None keeps the padded batch in one tile; ``live_tokens``: see
+        :func:`exposure_slot.highres.exact.exact_forward`."""
         h, w = batch.shape[-2:]
         with self._lock, torch.inference_mode():
             x = pad_to_multiple(batch.to(self.device, self.dtype))
-            out = exact_forward(self.net, x, tile_size or max(x.shape[-2:]), progress=progress)
+            tile = tile_size or max(x.shape[-2:])
+            out = exact_forward(self.net, x, tile, live_tokens=live_tokens, progress=progress)
             out.image = out.image[..., :h, :w].float().clamp_(0, 1)
         return out
 

@@ -189,6 +189,10 @@ def test_dtype_and_mode_options_reach_the_corrector(tmp_path, corrector, caplog)
     wanted = to_uint(corrector(rgb, mode="fast", proxy_size=64), 8)
     assert np.array_equal(pixels(tmp_path / "fast.png"), wanted)
     assert not np.array_equal(wanted, default)
+    argv = ["--mode", "exact", "--tile-size", "64", "--max-memory", "1"]
+    assert correct(source, "-o", tmp_path / "bounded.png", *argv) == 0
+    assert "sized for 1 MiB" in caplog.text and "recomputed for the rest" in caplog.text
+    assert np.array_equal(pixels(tmp_path / "bounded.png"), pixels(tmp_path / "tiled.png"))
     # bfloat16 is slow on CPUs without native support: a thumbnail is enough.
     small = save(tmp_path / "small.png", ASTRONAUT[::4, ::4])
     assert correct(small, "-o", tmp_path / "bf16.png", "--dtype", "bfloat16") == 0
@@ -271,6 +275,7 @@ def test_output_file_name_for_several_inputs_is_a_usage_error(tmp_path, capsys):
         ["correct", "a.jpg", "-o", "out", "--dtype", "float16", "--device", "cpu"],
         ["correct", "a.jpg", "-o", "out", "--device", "abacus"],
         ["correct", "a.jpg", "-o", "out", "--mode", "exact", "--tile-size", "30"],
+        ["correct", "a.jpg", "-o", "out", "--max-memory", "0"],
         ["correct", "a.jpg", "-o", "out", "--format", "gif"],
         ["correct", "a.jpg", "-o", "out.png", "--format", "jpg"],
         ["correct", "a.jpg", "-o", "notes.txt"],  # an existing file that is not a folder

@@ -31,6 +31,45 @@ def test_exact_tiles_level3_and_small_chunks(level3_path, coffee, monkeypatch) -
     assert np.abs(whole - tiled).max() <= 1e-5
 
 
+def test_recomputed_attention_state_gives_the_same_result(level3_path, coffee, monkeypatch):
+    """Chunks that keep no attention state are replayed at every sum: same arithmetic, so the
+    same image and slot maps as chunks that keep theirs (both levels)."""
+    monkeypatch.setattr(exact, "TOKENS_PER_CHUNK", 300)
+    img = torch.from_numpy(coffee[:200, :260] / 255.0).float().permute(2, 0, 1)[None]
+    for net in (ExposureCorrector(device="cpu").net, ExposureCorrector(level3_path).net):
+        with torch.inference_mode():
+            kept = exact.exact_forward(net, img, tile_size=96)
+            replayed = exact.exact_forward(net, img, tile_size=96, live_tokens=400)
+        assert torch.equal(kept.image, replayed.image)
+        assert all(torch.equal(a, b) for a, b in zip(kept.maps, replayed.maps, strict=True))
+
+
+def test_max_memory_bounds_the_plan_and_keeps_the_result(corrector, astronaut, monkeypatch):
+    """A budget too small for the attention state: part of it is recomputed, the plan says
+    so, and the output is still the whole-image one."""
+    monkeypatch.setattr(exact, "TOKENS_PER_CHUNK", 300)
+    cpu, model = torch.device("cpu"), highres.BYTES_PER_PIXEL[4]
+    budget = 2 * 2**30
+    big = plan(4000, 6000, cpu, torch.float32, mode="exact", max_memory=budget)
+    assert big.tile_size == highres.REPLAY_TILE and big.live_tokens is not None
+    tile_bytes = model.tile * (big.tile_size + 2 * exact.DECODER_HALO) ** 2
+    kept_bytes = model.state * 16 * big.live_tokens
+    assert model.image * 24e6 + tile_bytes + kept_bytes <= budget
+    assert "recomputed for the rest" in str(big) and "2048 MiB" in str(big)
+    roomy = plan(4000, 6000, cpu, torch.float32, mode="exact", max_memory=4 * budget)
+    assert roomy.live_tokens is None and roomy.tile_size >= highres.MIN_TILE
+
+    img = astronaut[:180, :244] / 255.0
+    pixels = 180 * 244  # a budget for tokens, a 64-px tile and half of the attention state
+    small = int(model.image * pixels + model.tile * 96**2 + model.state * pixels / 2)
+    how = corrector.plan(img, mode="exact", tile_size=64, max_memory=small)
+    assert how.live_tokens is not None and 0 < 16 * how.live_tokens < 180 * 244
+    whole = corrector(img, mode="exact", tile_size=4096)
+    assert (
+        np.abs(corrector(img, mode="exact", tile_size=64, max_memory=small) - whole).max() <= 1e-5
+    )
+
+
 def test_exact_tiled_slot_maps(corrector, astronaut, monkeypatch) -> None:
     """Slot maps of a tiled pass (maps gathered from the lockstep chunks)."""
     img = astronaut[:180, :244]
@@ -70,7 +109,14 @@ def test_auto_rule_is_visible(corrector) -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"mode": "tiled"}, {"tile_size": 30}, {"tile_size": 130}, {"proxy_size": 8}]
+    "kwargs",
+    [
+        {"mode": "tiled"},
+        {"tile_size": 30},
+        {"tile_size": 130},
+        {"proxy_size": 8},
+        {"max_memory": 0},
+    ],
 )
 def test_bad_highres_options(corrector, astronaut, kwargs) -> None:
     with pytest.raises(OptionError):

@@ -8,11 +8,14 @@
 - ``auto`` (default): exact up to :data:`EXACT_PIXEL_BUDGET` pixels for the device type,
   fast beyond. :func:`plan` says which, and why; the choice is logged at INFO level.
 
-Memory budget: :data:`MEMORY_FRACTION` of the memory available on the device (free GPU
-memory, or the RAM the OS reports as available). Exact mode's peak above the process's
-baseline is :data:`BYTES_PER_PIXEL` per pixel for an image kept in one tile; a tiled pass
-needs ``image`` bytes per image pixel (tokens, attention state, input and output) plus
-``tile`` bytes per tile pixel (measured with float32 and bfloat16 on CPU).
+Memory budget: ``max_memory`` bytes, by default :data:`MEMORY_FRACTION` of the memory
+available on the device (free GPU memory, or the RAM the OS reports as available). Exact
+mode's peak above the process's baseline is :data:`BYTES_PER_PIXEL` per pixel for an image
+kept in one tile. A tiled pass needs ``image`` bytes per image pixel (the 1/4-resolution
+tokens), ``tile`` bytes per tile pixel, and ``state`` bytes per image pixel for the
+attention state kept between the sums over pixels. When that state does not fit, only part
+of it is kept and the rest is recomputed at every sum (about 1.6× the time of a pass that
+keeps it all, measured at 6 MP), so memory stays bounded by the budget.
 """
 
 from __future__ import annotations
@@ -40,17 +43,20 @@ one core; the fast path takes a few seconds at any size."""
 @dataclass(frozen=True)
 class MemoryModel:
     """Bytes of exact mode's peak per pixel: ``one_tile`` per image pixel for an image kept
-    in one tile; else ``image`` per image pixel plus ``tile`` per pixel of a tile."""
+    in one tile; else ``image`` per image pixel, ``state`` per image pixel whose attention
+    state is kept, and ``tile`` per pixel of a tile."""
 
     one_tile: int
     image: int
+    state: int
     tile: int
 
 
-BYTES_PER_PIXEL = {4: MemoryModel(500, 250, 300), 2: MemoryModel(300, 170, 160)}
+BYTES_PER_PIXEL = {4: MemoryModel(500, 40, 160, 300), 2: MemoryModel(300, 24, 150, 160)}
 """Memory models by bytes per element of the compute dtype (float32; float16/bfloat16).
-Measured peaks (RSS above the baseline): float32 450-490 B/px in one tile, 230-270 B/px
-with 512-1024 px tiles on 2-4 MP; bfloat16 280 and 190 B/px."""
+Measured peaks (RSS above the baseline, 512 px tiles, float32): 450-490 B/px in one tile;
+tiled, 146 B/px more per pixel with all attention state kept and 28 B/px with none kept
+(3 and 6 MP); bfloat16 280 B/px in one tile and 190 B/px tiled with all state kept."""
 
 MEMORY_FRACTION = 0.25
 """Share of the available memory exact mode plans to use."""
@@ -58,6 +64,10 @@ MEMORY_FRACTION = 0.25
 MIN_TILE = 512
 """Smallest tile side: smaller tiles spend much of their time on halos and recomputed skip
 features (12% more work at 512 than in one tile, plus the recomputed skips)."""
+
+REPLAY_TILE = 1024
+"""Largest tile side when the attention state does not fit and is partly recomputed: the
+rest of the budget goes to keeping state."""
 
 DEFAULT_PROXY_SIZE = 1024
 """Long side of the fast path's proxy."""
@@ -73,6 +83,8 @@ class Plan:
     tile_size: int | None = None
     proxy_size: int | None = None
     reason: str = ""
+    live_tokens: int | None = None
+    """Tokens (1/16 of the pixels) whose attention state an exact pass keeps; None: all."""
 
     @property
     def tiles(self) -> int:
@@ -86,6 +98,9 @@ class Plan:
         text = f"{self.mode} ({size}) for {self.width}×{self.height}: {self.reason}"
         if self.mode == "exact":
             text += "; whole image in one tile" if self.tiles == 1 else f"; {self.tiles} tiles"
+        if self.mode == "exact" and self.live_tokens is not None:
+            kept = min(1.0, 16 * self.live_tokens / (self.height * self.width))
+            text += f"; attention state kept for {kept:.0%} of the image, recomputed for the rest"
         return text
 
 
@@ -105,21 +120,42 @@ def available_memory(device: torch.device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
 
 
-def tile_size_for(height: int, width: int, device: torch.device, dtype: torch.dtype) -> int:
-    """Tile side for an exact pass that fits the memory budget.
+def _side(pixels: float) -> int:
+    """The largest multiple of 64 whose tiles, grown by their halo, hold ``pixels``."""
+    return max(0, math.isqrt(int(max(0.0, pixels))) - 2 * DECODER_HALO) // 64 * 64
 
-    The image's own (padded) long side when the whole image fits; otherwise the largest
-    multiple of 64 whose tiles (with their halo) fit next to the image's share, and at least
-    :data:`MIN_TILE` (an image too large for the budget then still runs, over budget).
+
+def exact_sizes(
+    height: int,
+    width: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    tile_size: int | None = None,
+    max_memory: int | None = None,
+) -> tuple[int, int | None]:
+    """Tile side and kept attention tokens (None: all) for an exact pass in the budget.
+
+    The image's own (padded) long side when the whole image fits. Otherwise the largest
+    multiple of 64 (at least :data:`MIN_TILE`) whose tiles fit beside the tokens and the
+    whole attention state; when even a :data:`MIN_TILE` tile does not fit beside them,
+    tiles of up to :data:`REPLAY_TILE` and as much state as the rest of the budget holds.
+    An image whose tokens alone exceed the budget still runs, over budget.
     """
     model = BYTES_PER_PIXEL[4 if dtype == torch.float32 else 2]
-    budget = available_memory(device) * MEMORY_FRACTION
+    budget = max_memory if max_memory is not None else available_memory(device) * MEMORY_FRACTION
     pixels = height * width
-    if model.one_tile * pixels <= budget:
-        return max(height, width) + -max(height, width) % 4
-    region_pixels = max(0.0, budget - model.image * pixels) / model.tile
-    side = math.isqrt(int(region_pixels)) - 2 * DECODER_HALO
-    return max(MIN_TILE, side // 64 * 64)
+    if tile_size is None and model.one_tile * pixels <= budget:
+        return max(height, width) + -max(height, width) % 4, None
+    left = budget - model.image * pixels
+    if tile_size is None:
+        side = _side((left - model.state * pixels) / model.tile)
+        if side >= MIN_TILE:
+            return side, None
+        tile_size = min(REPLAY_TILE, max(MIN_TILE, _side(left / 2 / model.tile)))
+    state = left - model.tile * (tile_size + 2 * DECODER_HALO) ** 2
+    if state >= model.state * pixels:
+        return tile_size, None
+    return tile_size, max(0, int(state / (16 * model.state)))
 
 
 def plan(
@@ -130,14 +166,18 @@ def plan(
     mode: str = "auto",
     tile_size: int | None = None,
     proxy_size: int | None = None,
+    max_memory: int | None = None,
 ) -> Plan:
-    """Decide mode and sizes for an image of ``height × width`` pixels."""
+    """Decide mode and sizes for an image of ``height × width`` pixels; ``max_memory``
+    (bytes) replaces the default budget, :data:`MEMORY_FRACTION` of the free memory."""
     if mode not in MODES:
         raise OptionError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if tile_size is not None and (tile_size < 64 or tile_size % 4):
         raise OptionError(f"tile_size must be a multiple of 4 and at least 64, not {tile_size}")
     if proxy_size is not None and proxy_size < 64:
         raise OptionError(f"proxy_size must be at least 64, not {proxy_size}")
+    if max_memory is not None and max_memory <= 0:
+        raise OptionError(f"max_memory must be a positive number of bytes, not {max_memory}")
     pixels = height * width
     budget = EXACT_PIXEL_BUDGET.get(device.type, EXACT_PIXEL_BUDGET["cpu"])
     proxy = proxy_size or DEFAULT_PROXY_SIZE
@@ -150,8 +190,10 @@ def plan(
     else:
         reason = "requested"
     if mode == "exact":
-        if tile_size is None:
-            tile_size = tile_size_for(height, width, device, dtype)
+        if max_memory is not None:
+            reason += f"; sized for {max_memory / 2**20:.0f} MiB"
+        elif tile_size is None:
             reason += f"; tile sized for {MEMORY_FRACTION:.0%} of free {device.type} memory"
-        return Plan("exact", height, width, tile_size=tile_size, reason=reason)
+        tile, live = exact_sizes(height, width, device, dtype, tile_size, max_memory)
+        return Plan("exact", height, width, tile_size=tile, reason=reason, live_tokens=live)
     return Plan("fast", height, width, proxy_size=proxy, reason=reason)

@@ -24,8 +24,9 @@ each of them is fresh memory the kernel must fault in and zero (about 40% of the
 whole-image pass) and that no cache holds.
 
 Memory (see :data:`exposure_slot.highres.BYTES_PER_PIXEL`): per image pixel, the tokens
-(128 channels at 1/16 of the pixels: 32 bytes in float32), the input, the output and the
-attention's per-token state while step 2 runs; per tile pixel, the stored stage outputs.
+(128 channels at 1/16 of the pixels: 32 bytes in float32) and the attention's per-token
+state while step 2 runs, unless it is bounded by ``live_tokens`` (the other chunks are
+recomputed at every sum); per tile pixel, the stored stage outputs.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from ..network import ExposureSlotNet, NetOutput, SlotOutput
+from ..network import ExposureSlotNet, NetOutput
 
 CHANNELS_LAST = torch.channels_last
 
@@ -141,31 +142,57 @@ def _decode(net: ExposureSlotNet, f: Tensor, c1: Tensor, c2: Tensor, x: Tensor) 
     return _local(net.decode_full, [(u2, 2), (c1, 1), (x, 1)], 1, UP_FULL_HALO)
 
 
-def _attend_in_chunks(net: ExposureSlotNet, tokens: Tensor) -> list[Tensor]:
+def _attend_in_chunks(
+    net: ExposureSlotNet, tokens: Tensor, live_tokens: int | None
+) -> list[Tensor]:
     """Replace ``tokens`` (``B×D×h×w``) by the block's attention output, in chunks of rows
     run in lockstep so every sum over pixels covers the whole image; return the slot maps
-    (``B×K×N`` per level, as a whole-image pass does)."""
+    (``B×K×N`` per level, as a whole-image pass does).
+
+    The first chunks, up to ``live_tokens`` tokens (None: all), keep their attention state
+    between the sums. The others keep none: at every step each is replayed from its tokens
+    and the totals so far (the same arithmetic, so the same result), which bounds memory
+    by ``live_tokens`` at the cost of attention work growing with the square of the steps.
+    """
     b, d, h, w = tokens.shape
     rows = max(1, TOKENS_PER_CHUNK // w)
     starts = range(0, h, rows)
     chunks = [tokens[:, :, y : y + rows].permute(0, 2, 3, 1).reshape(b, -1, d) for y in starts]
-    runs = [net.block.attn.steps(chunk) for chunk in chunks]
-    partials = [next(run) for run in runs]
-    results: list[tuple[Tensor, SlotOutput]] = []
-    while not results:
-        total = torch.stack([p.double() for p in partials]).sum(0).float()
-        sent = []
-        for run in runs:
-            try:
-                sent.append(run.send(total))
-            except StopIteration as done:
-                results.append(done.value)
-        partials = sent
-    for y, chunk, (out, _) in zip(starts, chunks, results, strict=True):
-        n_rows = chunk.shape[1] // w
-        tokens[:, :, y : y + n_rows] += out.reshape(b, n_rows, w, d).permute(0, 3, 1, 2)
-    levels = zip(*(slots.maps for _, slots in results), strict=True)
-    return [torch.cat(chunk_maps, dim=-1) for chunk_maps in levels]
+    n_live = len(chunks) if live_tokens is None else max(1, live_tokens // (rows * w))
+    runs = [net.block.attn.steps(chunk) if i < n_live else None for i, chunk in enumerate(chunks)]
+    totals: list[Tensor] = []
+    maps: list[list[Tensor]] = [[] for _ in chunks]
+
+    def advance(i: int) -> Tensor | None:
+        """Chunk ``i``'s next partial sum; None once it is done (output written)."""
+        run = runs[i]
+        try:
+            if run is None:
+                run = net.block.attn.steps(chunks[i])
+                partial = next(run)
+                for total in totals:
+                    partial = run.send(total)
+                return partial
+            return run.send(totals[-1]) if totals else next(run)
+        except StopIteration as done:
+            out, slots = done.value
+            n_rows = chunks[i].shape[1] // w
+            y = starts[i]
+            tokens[:, :, y : y + n_rows] += out.reshape(b, n_rows, w, d).permute(0, 3, 1, 2)
+            maps[i] = slots.maps
+            return None
+
+    while True:
+        total = None
+        for i in range(len(chunks)):
+            partial = advance(i)
+            if partial is None:
+                continue
+            total = partial.double() if total is None else total + partial.double()
+        if total is None:
+            break
+        totals.append(total.float())
+    return [torch.cat(level_maps, dim=-1) for level_maps in zip(*maps, strict=True)]
 
 
 def exact_forward(
@@ -173,10 +200,13 @@ def exact_forward(
     x: Tensor,
     tile_size: int,
     *,
+    live_tokens: int | None = None,
     progress: bool = False,
 ) -> NetOutput:
     """The network's output for ``x`` (``B×3×H×W``, sides multiples of 4 and ≥ 8), in
-    tiles of ``tile_size`` input pixels; equals ``net(x)`` up to float rounding."""
+    tiles of ``tile_size`` input pixels; equals ``net(x)`` up to float rounding.
+    ``live_tokens`` bounds the tokens whose attention state is kept between the sums over
+    pixels (None: all; see :func:`_attend_in_chunks`)."""
     _, _, h, w = x.shape
     if tile_size % 4:
         raise ValueError("tile_size must be a multiple of 4")
@@ -189,7 +219,7 @@ def exact_forward(
             c1, c2 = _skips(net, x)
             tokens = _local(net.deep, [(c2, 2)], 4, DEEP_HALO)
             bar.update(1)
-            maps = _attend_in_chunks(net, tokens)
+            maps = _attend_in_chunks(net, tokens, live_tokens)
             bar.update(1)
             out = _decode(net, tokens, c1, c2, x)
             bar.update(1)
@@ -200,7 +230,7 @@ def exact_forward(
             _, c2 = _skips(net, t.crop(x))
             t.put(tokens, _local(net.deep, [(c2, 2)], 4, DEEP_HALO), 4)
             bar.update(1)
-        maps = _attend_in_chunks(net, tokens)
+        maps = _attend_in_chunks(net, tokens, live_tokens)
         bar.update(1)
         out = torch.empty_like(x, memory_format=torch.contiguous_format)
         for t in decoder_tiles:
