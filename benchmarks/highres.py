@@ -2,15 +2,17 @@
 
 Modes: ``whole`` (a plain whole-image pass of our own network, ``net(x)``; only where it
 fits in half the available memory), ``exact`` (equal to the whole-image pass; tiled when
-large), ``fast`` (network on a proxy, correction carried to full resolution) and ``auto``
-(what ``ExposureCorrector()`` does by default). Every case runs in a fresh subprocess: one
+large), ``bounded`` (exact mode with ``max_memory`` set to ``--max-memory`` MiB: part of the
+attention state is recomputed when it does not fit; only with that option), ``fast``
+(network on a proxy, correction carried to full resolution) and ``auto`` (what
+``ExposureCorrector()`` does by default). Every case runs in a fresh subprocess: one
 correction of a uint8 photo through ``ExposureCorrector`` (numpy in, numpy out), after a
 warm-up on a 256×256 crop. Reported per case: CPU seconds per megapixel and in all, wall
-seconds, the peak RSS of the subprocess (its whole life: Python, torch, weights, photo),
-the speed-up over the whole-image pass (its seconds per megapixel from this run at the
-largest size where it ran: its cost is linear in the pixel count) and over exact mode,
-and for fast and auto the PSNR against exact mode's output of the same photo. A second
-table compares fast mode at several proxy sizes with exact mode on every photo at 12 MP.
+seconds, the peak RSS of the subprocess (its whole life: Python, torch, weights, photo), the
+speed-up over the whole-image pass (its seconds per megapixel from this run at the largest
+size where it ran: its cost is linear in the pixel count) and over exact mode, and for fast
+and auto the PSNR against exact mode's output of the same photo. A second table compares
+fast mode at several proxy sizes with exact mode on every photo at 12 MP.
 
 Photos: ``--photos FILE ...``, each centre-cropped to the size's aspect ratio and resized
 with OpenCV (area when shrinking, bicubic when enlarging). The first is timed at every
@@ -47,7 +49,7 @@ import torch
 SIZES = {1: (1152, 864), 12: (4000, 3000), 24: (6000, 4000)}
 """Width × height per nominal megapixel count (camera aspect ratios)."""
 
-MODES = ("whole", "exact", "fast", "auto")
+MODES = ("whole", "exact", "bounded", "fast", "auto")
 WHOLE_BYTES_PER_PIXEL = 1.5e3
 """Peak memory of a whole-image float32 pass per input pixel (measured: 1.4 GB at 1 MP)."""
 
@@ -90,7 +92,7 @@ def fit(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def run_case(
-    mode: str, img: np.ndarray, weights: str, proxy: int | None
+    mode: str, img: np.ndarray, weights: str, proxy: int | None, max_memory: int | None
 ) -> tuple[np.ndarray, dict]:
     """One correction of ``img`` in ``mode``, timed after a warm-up."""
     from exposure_slot import ExposureCorrector, images
@@ -105,13 +107,17 @@ def run_case(
             out = corrector.net(pad_to_multiple(batch)).image[..., :h, :w].clamp(0, 1)
         return restore(out)
 
+    options = {"mode": mode, "proxy_size": proxy}
+    if mode == "bounded":
+        options = {"mode": "exact", "max_memory": max_memory}
+
     def correct(image: np.ndarray) -> np.ndarray:
         if mode == "whole":
             return whole(image)
-        return corrector(image, mode=mode, proxy_size=proxy)
+        return corrector(image, **options)
 
     correct(img[:256, :256])
-    how = corrector.plan(img, mode="exact" if mode == "whole" else mode, proxy_size=proxy)
+    how = corrector.plan(img, **(options if mode != "whole" else {"mode": "exact"}))
     cpu, wall = time.process_time(), time.perf_counter()
     out = correct(img)
     info = {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall}
@@ -154,6 +160,7 @@ class Runner:
         out = self.folder / f"{mode}-{mp}-{photo}-{proxy}.npy"
         cmd = [sys.executable, __file__, "--case", mode, str(mp), str(photo), str(proxy)]
         cmd += ["--output", str(out), "--weights", self.args.weights]
+        cmd += ["--max-memory", str(self.args.max_memory or 0)]
         cmd += ["--photos", *map(str, self.args.photos or [])]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode:
@@ -178,7 +185,7 @@ def size_table(args: argparse.Namespace, run: Runner) -> list[dict]:
         w, h = SIZES[mp]
         fits = WHOLE_BYTES_PER_PIXEL * w * h < 0.5 * available_memory(torch.device("cpu"))
         for mode in MODES:
-            if mode == "whole" and not fits:
+            if (mode == "whole" and not fits) or (mode == "bounded" and not args.max_memory):
                 continue
             r = run(mode, mp, 0)
             if mode == "exact":
@@ -186,6 +193,10 @@ def size_table(args: argparse.Namespace, run: Runner) -> list[dict]:
                 whole = r["output"].with_name(f"whole-{mp}-0-0.npy")
                 if whole.exists():
                     r["diff"] = int(np.abs(np.load(whole).astype(int) - exact_out[mp]).max())
+            elif mode == "bounded":
+                r["exact_diff"] = int(
+                    np.abs(np.load(r["output"]).astype(int) - exact_out[mp]).max()
+                )
             elif mode != "whole":
                 r["psnr"] = psnr(np.load(r["output"]), exact_out[mp])
             rows.append(r)
@@ -208,6 +219,8 @@ def print_size_table(rows: list[dict]) -> None:
             quality = "identical"
         if "diff" in r:
             quality = f"max diff to whole {r['diff']}/255"
+        if "exact_diff" in r:
+            quality = f"max diff to exact {r['exact_diff']}/255"
         peak = r["peak_rss"] / 2**30
         cells = [r["mode"], f"{w}×{h}", f"{rate:.2f}", f"{r['cpu_s']:.1f}", f"{r['wall_s']:.1f}"]
         cells += [f"{peak:.2f} GiB", speedup, vs_exact, quality]
@@ -237,13 +250,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=sorted(SIZES), choices=SIZES)
     parser.add_argument("--proxies", type=int, nargs="*", default=PROXIES)
     parser.add_argument("--weights", default="default", help="weights (default: bundled)")
+    parser.add_argument(
+        "--max-memory", type=int, metavar="MIB", help="also run exact mode in this budget"
+    )
     parser.add_argument("--case", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.case:
         mode, mp, photo, proxy = args.case[0], *map(int, args.case[1:])
         img = fit(photos_of(args)[photo][1], SIZES[mp])
-        out, info = run_case(mode, img, args.weights, proxy or None)
+        budget = args.max_memory * 2**20 if args.max_memory else None
+        out, info = run_case(mode, img, args.weights, proxy or None, budget)
         np.save(args.output, out)
         print(json.dumps(info))
         return 0
