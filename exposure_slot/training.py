@@ -9,8 +9,10 @@ Loss: L1 + ``ssim_weight`` · (1 − SSIM) + ``aux_weight`` · MSE of the slot d
 whole photos downsized to the crop size (as the paper trains on 256×256 whole images) with
 random crops at random scales. With several crop sizes (``--crop 128 256 384``) each step
 draws one size and a batch of the same number of pixels, so the network learns to give the
-same correction at every working resolution. Checkpoints are resumable and written
-atomically.
+same correction at every working resolution. Batches of one or two large samples need
+``--freeze-bn``: BatchNorm then normalises with its running statistics as at inference,
+instead of with the statistics of the batch, which for a single photo would remove the very
+brightness the network must correct. Checkpoints are resumable and written atomically.
 
 Run ``python -m exposure_slot.training --help`` (or ``exposure-slot train --help``).
 """
@@ -59,6 +61,7 @@ class TrainConfig:
     crop: tuple[int, ...] = (128,)
     whole_fraction: float = 0.5
     mild_fraction: float = 0.0
+    freeze_bn: bool = False
     lr: float = 2e-4
     min_lr: float = 2e-6
     warmup: int = 100
@@ -271,6 +274,10 @@ def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
             save_folder(net, out / "snap" / f"step{step}", extra_config={"trained_steps": step})
 
     net.train()
+    if config.freeze_bn:
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.eval()
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
     try:
         while step < config.steps and not stop["now"]:
@@ -339,6 +346,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         help="share of synthetic errors that are mild (±0.2-1.5 EV) rather than calibrated to "
         "real badly exposed photos",
     )
+    p.add_argument(
+        "--freeze-bn",
+        action="store_true",
+        help="BatchNorm uses its running statistics, as at inference (for fine-tuning, and "
+        "needed when large crops leave one or two samples per batch)",
+    )
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
     p.add_argument("--warmup", type=int, default=d.warmup, help="linear warm-up steps")
     p.add_argument("--ssim-weight", type=float, default=d.ssim_weight)
@@ -369,6 +382,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         batch=a.batch,
         crop=tuple(a.crop),
         mild_fraction=a.mild_fraction,
+        freeze_bn=a.freeze_bn,
         lr=a.lr,
         warmup=a.warmup,
         ssim_weight=a.ssim_weight,

@@ -117,6 +117,24 @@ def test_several_crop_sizes_keep_the_pixels_per_step(photo_dir: Path, tmp_path: 
     assert [h["step"] for h in _history(run)] == [1, 2, 3]
 
 
+def test_freeze_bn_keeps_the_running_statistics(photo_dir: Path, tmp_path: Path) -> None:
+    """--freeze-bn: BatchNorm normalises as at inference, so its statistics stay those of the
+    initial weights while everything else trains; without it they follow the batches."""
+    start = load_weights("default")[0].state_dict()
+    stats = [k for k in start if k.startswith("bn") and "running" in k]
+    changed = {}
+    for flag in ([], ["--freeze-bn"]):
+        run = tmp_path / f"run{len(flag)}"
+        argv = ["--photos", str(photo_dir), "--out", str(run), "--steps", "2", "--init", "default"]
+        assert train_main([*argv, *flag, *FAST]) == 0
+        end = load_weights(run / "latest")[0].state_dict()
+        changed[bool(flag)] = {
+            k for k in start if not torch.equal(start[k].float(), end[k].float())
+        }
+    assert stats and not changed[True] & set(stats) and set(stats) <= changed[False]
+    assert "conv_in.weight" in changed[True]
+
+
 def test_crop_not_a_multiple_of_4_is_a_usage_error(photo_dir: Path, tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         train_main(["--photos", str(photo_dir), "--out", str(tmp_path / "r"), "--crop", "64", "30"])
