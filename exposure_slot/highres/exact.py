@@ -149,10 +149,11 @@ def _attend_in_chunks(
     run in lockstep so every sum over pixels covers the whole image; return the slot maps
     (``B×K×N`` per level, as a whole-image pass does).
 
-    The first chunks, up to ``live_tokens`` tokens (None: all), keep their attention state
-    between the sums. The others keep none: at every step each is replayed from its tokens
-    and the totals so far (the same arithmetic, so the same result), which bounds memory
-    by ``live_tokens`` at the cost of attention work growing with the square of the steps.
+    The first chunks, up to ``live_tokens`` tokens (None: all; at least one chunk), keep
+    their attention state between the sums. The others keep none: at every step each is
+    replayed from its tokens and the totals so far (the same arithmetic, so the same
+    result), which bounds memory by ``live_tokens`` at the cost of attention work growing
+    with the square of the steps.
     """
     b, d, h, w = tokens.shape
     rows = max(1, TOKENS_PER_CHUNK // w)
