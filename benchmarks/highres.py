@@ -108,8 +108,8 @@ def run_case(
         return restore(out)
 
     options = {"mode": mode, "proxy_size": proxy}
-    if mode == "bounded":
-        options = {"mode": "exact", "max_memory": max_memory}
+    if mode in ("whole", "bounded"):  # whole: planned as exact, run as a plain net(x)
+        options = {"mode": "exact", "max_memory": max_memory if mode == "bounded" else None}
 
     def correct(image: np.ndarray) -> np.ndarray:
         if mode == "whole":
@@ -117,7 +117,7 @@ def run_case(
         return corrector(image, **options)
 
     correct(img[:256, :256])
-    how = corrector.plan(img, **(options if mode != "whole" else {"mode": "exact"}))
+    how = corrector.plan(img, **options)
     cpu, wall = time.process_time(), time.perf_counter()
     out = correct(img)
     info = {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall}

@@ -178,6 +178,7 @@ class Sampler:
         """A batch at one crop size drawn from ``config.crop``: ``config.batch`` samples at the
         smallest size, fewer at larger ones (same pixel count, at least one)."""
         sizes = self.config.crop
+        # One size draws nothing, so seeded single-size runs keep their random stream.
         size = int(sizes[self.rng.integers(len(sizes))]) if len(sizes) > 1 else sizes[0]
         n = max(1, round(self.config.batch * (min(sizes) / size) ** 2))
         inputs, targets = zip(*(self.sample(size) for _ in range(n)), strict=True)
