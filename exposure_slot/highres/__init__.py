@@ -57,7 +57,9 @@ BYTES_PER_PIXEL = {4: MemoryModel(500, 40, 160, 300), 2: MemoryModel(300, 24, 15
 """Memory models by bytes per element of the compute dtype (float32; float16/bfloat16).
 Measured peaks (RSS above the baseline, 512 px tiles, float32): 450-490 B/px in one tile;
 tiled, 146 B/px more per pixel with all attention state kept and 28 B/px with none kept
-(3 and 6 MP); bfloat16 280 B/px in one tile and 190 B/px tiled with all state kept."""
+(one-off peak-RSS runs of exact_forward at 3 and 6 MP); bfloat16 280 B/px in one tile and
+190 B/px tiled with all state kept. benchmarks/highres.py --max-memory checks the result:
+peaks within the budget plus the process and the image."""
 
 MEMORY_FRACTION = 0.25
 """Share of the available memory exact mode plans to use."""
