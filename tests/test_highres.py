@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from exposure_slot import ExposureCorrector, OptionError, highres
 from exposure_slot.evaluation import psnr
@@ -185,6 +186,20 @@ def test_fast_mode_carries_a_global_colour_transform_over(astronaut) -> None:
     small = fast.downscale(img, (128, 128))
     out = fast.transfer(img, small, grade(small))
     assert psnr(out.permute(1, 2, 0).numpy(), grade(img).permute(1, 2, 0).numpy()) >= 42
+
+
+@pytest.mark.parametrize("strip_rows", [1, 7, None, 1000])
+def test_apply_affine_in_strips_equals_bilinear_coefficients(astronaut, strip_rows) -> None:
+    """Strips interpolate the coefficients exactly as one bilinear upsampling would."""
+    img = torch.from_numpy(astronaut[:301, :250] / 255.0).float().permute(2, 0, 1)[None]
+    coeffs = torch.rand(1, 12, 37, 29, generator=torch.Generator().manual_seed(0)) * 0.5
+    up = F.interpolate(coeffs, size=img.shape[-2:], mode="bilinear")
+    root = img.sqrt()
+    ref = torch.stack(
+        [(up[:, 3 * c : 3 * c + 3] * root).sum(1) + up[:, 9 + c] for c in range(3)], 1
+    )
+    out = fast.apply_affine(img, coeffs, strip_rows=strip_rows)
+    assert (out - ref.clamp(0, 1).square()).abs().max() <= 1e-5
 
 
 @pytest.mark.parametrize("size", [(121, 161), (3, 7), (5, 300)])
