@@ -11,7 +11,8 @@ produce that. This module therefore
    ramp across the frame and a soft blob, e.g. a backlit subject or a bright window),
 3. adds sensor noise (Poisson-Gaussian, in linear light, so dark frames get noisier),
    applies a mild white-balance error and clips at the sensor's white level (lost detail),
-4. re-encodes with a camera-like tone curve (shoulder, toe, gamma), varied per sample, and
+4. re-encodes with a camera-like tone curve (shoulder, a soft toe that darkens the deepest
+   shadows without clipping them, gamma), varied per sample, and
 5. compresses as JPEG at a random quality.
 
 With EV 0, no ramp, blob, noise, white-balance error or compression, the round trip gives the
@@ -35,6 +36,15 @@ DIRECTION_WEIGHTS = (0.45, 0.35, 0.20)
 # EV range a calibrated global EV may take per direction (stops).
 EV_LIMITS = {"under": (-7.0, -0.7), "over": (0.5, 5.0), "mixed": (-4.0, 0.0)}
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+MILD_HDR_SHARE = 0.25
+"""Share of the HDR expansion that mild errors get (otherwise a -0.2 EV frame with expanded
+highlights would come out brighter than the photo)."""
+HDR_SHADOW_SHARE = 0.25
+"""Share of the HDR expansion applied below the photo's median brightness. Expanding the
+shadows as much as the highlights, together with a hard black-point toe, made synthetic
+under-exposed frames 30% black (median over samples; ``scripts/synthesis_stats.py``) where
+a real dark frame has well under 1%, and taught the network to lift every shadow to a flat
+grey."""
 
 
 @dataclass
@@ -97,7 +107,8 @@ def sample_params(
 
     ``mild`` (under and over only): a small error of a fixed EV instead, ``U(-1.5, -0.2)`` or
     ``U(0.2, 1.5)`` with a ramp of up to ±0.5 EV and no blob, as in bracketed captures
-    (MSEC's ±1 and ±1.5 EV), so that a network also learns to correct slightly.
+    (MSEC's ±1 and ±1.5 EV), so that a network also learns to correct slightly; their HDR
+    expansion is ``MILD_HDR_SHARE`` of the usual (a bracket of an ordinary scene).
     """
     if direction is None:
         direction = str(rng.choice(DIRECTIONS, p=DIRECTION_WEIGHTS))
@@ -136,6 +147,7 @@ def sample_params(
 
     expand_c = float(rng.uniform(0.85, 0.97))
     dark = ev < 0
+    hdr_boost = float(rng.uniform(0.0, 0.7) if direction == "over" else rng.uniform(0.4, 1.8))
     return ExposureParams(
         direction=direction,
         ev=ev,
@@ -145,7 +157,7 @@ def sample_params(
         blob_center=blob_center,
         blob_radius=blob_radius,
         blob_at_brightest=blob_at_brightest,
-        hdr_boost=float(rng.uniform(0.0, 0.7) if direction == "over" else rng.uniform(0.4, 1.8)),
+        hdr_boost=hdr_boost * (MILD_HDR_SHARE if mild and direction != "mixed" else 1.0),
         expand_c=expand_c,
         shoulder_c=float(np.clip(expand_c + rng.uniform(-0.04, 0.03), 0.8, 0.98)),
         toe=float(rng.uniform(0.0, 0.02)),
@@ -195,7 +207,8 @@ def ev_map(params: ExposureParams, photo: np.ndarray, lin: np.ndarray) -> np.nda
 
     The expansion undoes the local tone mapping a finished photo has had: bright regions
     (sky, lamps, windows) get ``hdr_boost`` times their large-scale brightness in stops
-    above the photo's median, dark regions as much below, so a dark frame keeps a bright sky.
+    above the photo's median, so a dark frame keeps a bright sky; dark regions go down by
+    only ``HDR_SHADOW_SHARE`` of that (see there).
     """
     height, width = photo.shape[:2]
     scale = max(height, width)
@@ -215,7 +228,8 @@ def ev_map(params: ExposureParams, photo: np.ndarray, lin: np.ndarray) -> np.nda
         dist2 = (dy[:, None] * height / scale) ** 2 + (dx[None, :] * width / scale) ** 2
         ev = ev + params.blob_ev * np.exp(-dist2 / (2 * params.blob_radius**2))
     if params.hdr_boost:
-        ev = ev + params.hdr_boost * base_layer_stops(lin)
+        stops = base_layer_stops(lin)
+        ev = ev + params.hdr_boost * np.where(stops > 0, stops, HDR_SHADOW_SHARE * stops)
     return ev.astype(np.float32)
 
 
@@ -264,7 +278,8 @@ def expose(photo: np.ndarray, params: ExposureParams, noise: bool = True) -> np.
     radiance = np.clip(radiance * np.asarray(params.wb_gains), 0.0, white)
 
     out = radiance / (1.0 + params.shoulder_c * radiance)
-    out = np.clip((out - params.toe) / (1.0 - params.toe), 0.0, 1.0)
+    if params.toe:
+        out = out * out / (out + params.toe)
     return (out ** (1.0 / params.gamma)).astype(np.float32)
 
 

@@ -9,6 +9,8 @@ the layout ``exposure-slot eval INPUT_DIR TARGET_DIR --groups groups.csv`` reads
   mixed), made by :func:`exposure_slot.synthesis.make_pair`; the target is the photo.
 - ``real_hdr/``: the brackets rendered from the real HDR capture (``ev-4`` … ``ev+3``), each
   scored against the ``ev+0`` rendering; negative EVs are ``under``, positive ``over``.
+- ``real_fused/``: the same brackets scored against the exposure fusion of all of them (a
+  reference with local tone mapping, like SICE's).
 
 Inputs and targets are lossless PNGs with the same stem. The output is deterministic.
 """
@@ -21,6 +23,7 @@ import re
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -69,18 +72,40 @@ def synthetic_set(photos: Path, out: Path, per_direction: int, seed: int) -> int
     return len(groups)
 
 
-def real_hdr_set(real: Path, out: Path) -> int:
-    """Pairs of real-HDR brackets against their EV 0 rendering; returns the number of pairs."""
-    inputs, targets = _fresh(out)
-    groups = {}
+def _brackets(real: Path) -> dict[str, dict[int, Path]]:
+    """The rendered brackets per scene: ``{scene: {ev: path}}``."""
+    scenes: dict[str, dict[int, Path]] = {}
     for path in sorted(real.glob("*__ev*.png")):
         match = BRACKET.match(path.stem)
-        if match is None or int(match["ev"]) == 0:
-            continue
-        reference = real / f"{match['scene']}__ev+0.png"
-        shutil.copyfile(path, inputs / path.name)
-        shutil.copyfile(reference, targets / path.name)
-        groups[path.stem] = "under" if int(match["ev"]) < 0 else "over"
+        if match is not None:
+            scenes.setdefault(match["scene"], {})[int(match["ev"])] = path
+    return scenes
+
+
+def real_hdr_set(real: Path, out: Path, fused: bool = False) -> int:
+    """Pairs of real-HDR brackets against a reference; returns the number of pairs.
+
+    The reference is the scene's EV 0 rendering (one global exposure: what a camera's
+    correctly exposed frame looks like), or with ``fused`` the exposure fusion of all its
+    brackets (Mertens et al., OpenCV), which keeps the windows' and the shadows' detail at
+    once, like the fused references of SICE that the paper scores against.
+    """
+    inputs, targets = _fresh(out)
+    groups = {}
+    for brackets in _brackets(real).values():
+        if fused:
+            frames = [cv2.imread(str(path)) for _, path in sorted(brackets.items())]
+            merged = cv2.createMergeMertens().process(frames)
+            reference = np.round(np.clip(merged, 0, 1) * 255).astype(np.uint8)
+        for ev, path in brackets.items():
+            if ev == 0:
+                continue
+            shutil.copyfile(path, inputs / path.name)
+            if fused:
+                cv2.imwrite(str(targets / path.name), reference)
+            else:
+                shutil.copyfile(brackets[0], targets / path.name)
+            groups[path.stem] = "under" if ev < 0 else "over"
     _write_groups(out, groups)
     return len(groups)
 
@@ -97,6 +122,8 @@ def main() -> int:
     print(f"{n} synthetic pairs in {args.out / 'synthetic'}")
     n = real_hdr_set(args.real, args.out / "real_hdr")
     print(f"{n} real-HDR bracket pairs in {args.out / 'real_hdr'}")
+    n = real_hdr_set(args.real, args.out / "real_fused", fused=True)
+    print(f"{n} real-HDR bracket pairs against the fused brackets in {args.out / 'real_fused'}")
     return 0
 
 
