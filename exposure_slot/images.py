@@ -98,7 +98,9 @@ def numpy_to_float(
     if dtype in _FLOATS:
         _check_float_values(array, f"{what} ({dtype})")
     colour = array[:, :, :3] if channels >= 3 else np.repeat(array[:, :, :1], 3, axis=2)
-    rgb = np.clip(colour.astype(np.float32) / np.float32(scale), 0.0, 1.0)
+    rgb = np.divide(colour, np.float32(scale), dtype=np.float32)
+    if dtype in _FLOATS:
+        rgb = np.clip(rgb, 0.0, 1.0, out=rgb)
     alpha = array[:, :, 3:4] if channels == 4 else None
     if alpha is not None and dtype in _FLOATS:
         alpha = np.clip(alpha, 0, 1)
