@@ -35,15 +35,16 @@ DESCRIPTION = (
     "(under, over and mixed within one frame)."
 )
 LIMITATIONS = (
-    "Trained on 88 photographs with synthetic exposure errors, for about 4 CPU-core hours "
-    "(three runs, 5,800 steps in all); it has not seen the paper's data sets (SICE, MSEC, "
+    "Trained on 88 photographs with synthetic exposure errors, for about 7 CPU-core hours "
+    "(four runs, 8,200 steps in all); it has not seen the paper's data sets (SICE, MSEC, "
     "LCDP: research-only licences) and has not been scored on them.",
     "Trained on samples of 128 to 512 pixels: above a few megapixels the network's answer "
     "still depends on the resolution it runs at, which is why the corrector's auto mode runs "
     "it on a 1024-pixel proxy for large photos.",
-    "On the one real HDR scene we could score (uniformly lit), a global auto-gamma curve does "
-    "better on under-exposed frames and as well on over-exposed ones (see the README's "
-    "results).",
+    "On the one real HDR scene we could score, it beats a global auto-gamma curve against the "
+    "exposure fusion of the brackets, but against the scene's single 0 EV frame a global curve "
+    "does better on under-exposed frames: the model lifts shadows more than one exposure "
+    "change would (see the README's results).",
     "Several training photos are under share-alike licences (CC-BY-SA, GPL); whether trained "
     "weights are a derived work of their training data is unsettled. The per-file record is "
     "docs/training_photos.csv in the exposure-slot repository.",
