@@ -139,7 +139,8 @@ def sample_params(
             blob_ev = float(rng.uniform(2.0, 4.0))
             blob_radius = float(rng.uniform(0.2, 0.5))
         target_mean = float(rng.uniform(0.25, 0.55))
-    if mild and direction != "mixed":
+    mild = mild and direction != "mixed"
+    if mild:
         sign = -1.0 if direction == "under" else 1.0
         ev = sign * float(rng.uniform(0.2, 1.5))
         ramp_ev, blob_ev = float(rng.uniform(-0.5, 0.5)), 0.0
@@ -157,7 +158,7 @@ def sample_params(
         blob_center=blob_center,
         blob_radius=blob_radius,
         blob_at_brightest=blob_at_brightest,
-        hdr_boost=hdr_boost * (MILD_HDR_SHARE if mild and direction != "mixed" else 1.0),
+        hdr_boost=hdr_boost * (MILD_HDR_SHARE if mild else 1.0),
         expand_c=expand_c,
         shoulder_c=float(np.clip(expand_c + rng.uniform(-0.04, 0.03), 0.8, 0.98)),
         toe=float(rng.uniform(0.0, 0.02)),
