@@ -2,12 +2,13 @@
 
 Real badly exposed photos (TRAINING-NOTES.md): mean luminance of under-exposed frames has
 5th-95th percentiles 0.09-0.19 (median 0.12), over-exposed 0.67-0.84 (median 0.78), and the
-99th-percentile luminance of under-exposed frames has median about 0.53. Shadows: in the
-real HDR scene of ``scripts/fetch_real_brackets.py`` rendered at -4 EV (mean luminance
-0.15) the 10th percentile is 0.057 and 0.6% of pixels are black (< 2/255); a camera does not
-crush half of a dark frame to black. This script draws ``--samples`` pairs per direction
-from the photos in ``--photos`` (random crops at random scale, like training) and prints the
-same statistics for the synthetic inputs (medians over samples for p10, p99 and black).
+99th-percentile luminance of under-exposed frames has median about 0.53. The notes give no
+shadow statistics, so the script also measures the real brackets of
+``scripts/fetch_real_brackets.py`` (``--real``, if present): their 10th percentile and share
+of black pixels (< 2/255) show how much of a real dark frame a camera leaves black. This
+script draws ``--samples`` pairs per direction from the photos in ``--photos`` (random crops
+at random scale, like training) and prints the same statistics for the synthetic inputs
+(medians over samples for p10, p99 and black).
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ def load_photos(folder: Path, limit: int) -> list[np.ndarray]:
     return photos
 
 
+def shadow_stats(lum: np.ndarray) -> tuple[float, float, float]:
+    """10th and 99th percentile of a luminance image and its share of black (< 2/255) pixels."""
+    p10, p99 = np.percentile(lum, [10, 99])
+    return float(p10), float(p99), float(np.mean(lum < 2 / 255))
+
+
 def random_crop(photo: np.ndarray, rng: np.random.Generator, size: int = 128) -> np.ndarray:
     """A square crop at a random scale (half of the time the whole short side), resized."""
     short = min(photo.shape[:2])
@@ -48,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     repo = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=Path, default=repo / "data" / "photos")
+    parser.add_argument("--real", type=Path, default=repo / "data" / "real")
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--limit", type=int, default=1000, help="most photos to load")
     parser.add_argument("--seed", type=int, default=0)
@@ -65,29 +73,33 @@ def main(argv: list[str] | None = None) -> int:
         f" {'black':>5s}   global EV p5 / median / p95"
     )
     for direction in DIRECTIONS:
-        means, p10s, p99s, blacks, evs = [], [], [], [], []
+        means, shadows, evs = [], [], []
         for _ in range(args.samples):
             photo = random_crop(photos[int(rng.integers(len(photos)))], rng)
             inp, target, params = make_pair(photo, rng, direction)
             evs.append(params.ev)
             lum = luminance(inp)
             means.append(lum.mean())
-            p10s.append(np.percentile(lum, 10))
-            p99s.append(np.percentile(lum, 99))
-            blacks.append(np.mean(lum < 2 / 255))
+            shadows.append(shadow_stats(lum))
             targets.append(luminance(target).mean())
         p5, p50, p95 = np.percentile(means, [5, 50, 95])
         ev5, ev50, ev95 = np.percentile(evs, [5, 50, 95])
+        p10, p99, black = np.median(shadows, axis=0)
         print(
-            f"{direction:8s} {p5:11.3f} {p50:7.3f} {p95:6.3f}   {np.median(p10s):5.3f}"
-            f" {np.median(p99s):5.3f} {np.median(blacks):5.3f}"
+            f"{direction:8s} {p5:11.3f} {p50:7.3f} {p95:6.3f}   {p10:5.3f} {p99:5.3f} {black:5.3f}"
             f"   EV {ev5:+.2f} / {ev50:+.2f} / {ev95:+.2f}"
         )
     p5, p50, p95 = np.percentile(targets, [5, 50, 95])
     print(f"{'targets':8s} {p5:11.3f} {p50:7.3f} {p95:6.3f}")
     print("real (TRAINING-NOTES): under 0.09/0.12/0.19, p99 median 0.53; over 0.67/0.78/0.84;")
-    print("real HDR scene at -4 EV: mean 0.146, p10 0.057, p99 0.363, black 0.006")
     print("                       good references 0.37-0.58")
+    for path in sorted(args.real.glob("*__ev-*.png")):
+        lum = luminance(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) / 255.0)
+        p10, p99, black = shadow_stats(lum)
+        print(
+            f"real {path.stem}: mean {lum.mean():.3f}, p10 {p10:.3f}, p99 {p99:.3f},"
+            f" black {black:.3f}"
+        )
     return 0
 
 
