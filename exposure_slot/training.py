@@ -353,6 +353,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         help="BatchNorm uses its running statistics, as at inference (for fine-tuning, and "
         "needed when large crops leave one or two samples per batch)",
     )
+    p.add_argument(
+        "--max-side",
+        type=int,
+        default=d.max_side,
+        help="photos are first downsized so their short side is at most this many pixels; "
+        "larger keeps finer detail in the crops (and uses more memory: 12 bytes per pixel)",
+    )
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
     p.add_argument("--warmup", type=int, default=d.warmup, help="linear warm-up steps")
     p.add_argument("--ssim-weight", type=float, default=d.ssim_weight)
@@ -389,6 +396,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         ssim_weight=a.ssim_weight,
         aux_weight=a.aux_weight,
         seed=a.seed,
+        max_side=a.max_side,
         checkpoint_every=a.checkpoint_every,
         snapshot_every=a.snapshot_every,
         device=a.device,
@@ -396,6 +404,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
     )
     if any(size % 4 or size <= 0 for size in config.crop):
         p.error("--crop sizes must be positive multiples of 4")
+    if config.max_side < max(config.crop):
+        p.error(f"--max-side must be at least the largest --crop ({max(config.crop)})")
     if config.snapshot_every < 0:
         p.error("--snapshot-every must be 0 or positive")
     if not 0.0 <= config.mild_fraction <= 1.0:

@@ -15,7 +15,7 @@ from PIL import Image
 from exposure_slot import ExposureCorrector
 from exposure_slot.evaluation import psnr
 from exposure_slot.synthesis import make_pair
-from exposure_slot.training import Sampler, TrainConfig
+from exposure_slot.training import Sampler, TrainConfig, parse_args
 from exposure_slot.training import main as train_main
 from exposure_slot.weights import load_weights
 
@@ -106,6 +106,19 @@ def test_mild_fraction_out_of_range_is_a_usage_error(
     assert exit_info.value.code == 2
     assert "--mild-fraction must be in [0, 1]" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_max_side_sets_the_photo_scale(photo_dir: Path, tmp_path: Path, capsys) -> None:
+    """--max-side: photos are held at most that short side (the 512-px samples at 256), and
+    a crop larger than it is a usage error."""
+    config, _ = parse_args(["--photos", str(photo_dir), "--max-side", "256", "--crop", "64"])
+    assert config.max_side == 256
+    sampler = Sampler(config, np.random.default_rng(0))
+    assert sorted(min(p.shape[:2]) for p in sampler.photos) == [256, 256, 256]
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--photos", str(photo_dir), "--max-side", "64", "--crop", "128"])
+    assert exit_info.value.code == 2
+    assert "--max-side must be at least the largest --crop (128)" in capsys.readouterr().err
 
 
 def test_several_crop_sizes_keep_the_pixels_per_step(photo_dir: Path, tmp_path: Path) -> None:
