@@ -13,7 +13,7 @@ reasons, measured separately here for each photo and proxy size (PSNR in dB, flo
 - ``fast``: the transfer of the network's proxy output (what ``mode="fast"`` returns,
   before rounding to 8 bits), against exact mode.
 
-Photos are brought to ``--size`` as in benchmarks/highres.py (default 4000×3000, 12 MP).
+Photos are brought to the size of ``--mp`` as in benchmarks/highres.py (default 12: 4000×3000).
 The README's figures come from the lomiri photos listed there::
 
     OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/fast_gap.py --photos PHOTO ...
@@ -33,14 +33,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from highres import SIZES, fit, read_photo, sample_photos
 
-from exposure_slot import ExposureCorrector
+from exposure_slot import ExposureCorrector, evaluation
 from exposure_slot.highres import fast
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of two float images in [0, 1]."""
-    mse = torch.mean((a.double().clamp(0, 1) - b.double().clamp(0, 1)) ** 2).item()
-    return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(1 / mse)).item()
+    """The evaluation's PSNR of two float (3, H, W) images in [0, 1]."""
+    return evaluation.psnr(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy())
 
 
 def gaps(corrector: ExposureCorrector, x: torch.Tensor, proxies: list[int]) -> list[dict]:

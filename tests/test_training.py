@@ -108,7 +108,7 @@ def test_mild_fraction_out_of_range_is_a_usage_error(
     assert not (tmp_path / "r").exists()
 
 
-def test_max_side_sets_the_photo_scale(photo_dir: Path, tmp_path: Path, capsys) -> None:
+def test_max_side_sets_the_photo_scale(photo_dir: Path, capsys) -> None:
     """--max-side: photos are held at most that short side (the 512-px samples at 256), and
     a crop larger than it is a usage error."""
     config, _ = parse_args(["--photos", str(photo_dir), "--max-side", "256", "--crop", "64"])
