@@ -46,6 +46,8 @@ import cv2
 import numpy as np
 import torch
 
+from exposure_slot.evaluation import psnr
+
 SIZES = {1: (1152, 864), 12: (4000, 3000), 24: (6000, 4000)}
 """Width × height per nominal megapixel count (camera aspect ratios)."""
 
@@ -137,11 +139,6 @@ def peak_rss() -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2) / 255.0**2
-    return float(10 * np.log10(1 / mse)) if mse > 0 else float("inf")
 
 
 def photos_of(args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
