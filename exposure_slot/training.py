@@ -12,7 +12,11 @@ draws one size and a batch of the same number of pixels, so the network learns t
 same correction at every working resolution. Batches of one or two large samples need
 ``--freeze-bn``: BatchNorm then normalises with its running statistics as at inference,
 instead of with the statistics of the batch, which for a single photo would remove the very
-brightness the network must correct. Checkpoints are resumable and written atomically.
+brightness the network must correct. ``--scale-consistency W`` adds W · L1 between the
+network's output on a crop at the photo's own resolution, shrunk, and its output on the shrunk
+crop (held fixed): it teaches the network to give a high-resolution photo the answer it gives
+a small proxy of it, which is what fast mode relies on. Checkpoints are resumable and written
+atomically.
 
 Run ``python -m exposure_slot.training --help`` (or ``exposure-slot train --help``).
 """
@@ -38,6 +42,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .errors import ExposureSlotError, OptionError
+from .highres import fast
 from .imageio import read_image
 from .network import ExposureSlotNet, NetConfig
 from .synthesis import make_pair
@@ -72,6 +77,8 @@ class TrainConfig:
     max_side: int = 768
     checkpoint_every: int = 100
     snapshot_every: int = 0
+    scale_consistency: float = 0.0
+    consistency_crop: int = 384
     device: str | None = None
     amp: bool = True
 
@@ -174,6 +181,20 @@ class Sampler:
         inp, target = self._view(size, *self.pairs[i - n_photos])
         return inp, target
 
+    def detail_input(self, size: int) -> torch.Tensor:
+        """A badly exposed ``size``² crop at the held resolution (no resize), as (1, 3, s, s):
+        the close-up texture a high-resolution pass sees."""
+        rng = self.rng
+        i = int(rng.integers(len(self.photos) + len(self.pairs)))
+        image = self.photos[i] if i < len(self.photos) else self.pairs[i - len(self.photos)][0]
+        h, w = image.shape[:2]
+        side = min(size, h, w) // 4 * 4
+        y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        crop = np.ascontiguousarray(image[y : y + side, x : x + side])
+        if i < len(self.photos):
+            crop, _, _ = make_pair(crop, rng, mild_fraction=self.config.mild_fraction)
+        return torch.from_numpy(crop).permute(2, 0, 1)[None].contiguous()
+
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch at one crop size drawn from ``config.crop``: ``config.batch`` samples at the
         smallest size, fewer at larger ones (same pixel count, at least one)."""
@@ -202,6 +223,21 @@ def ssim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         (mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2)
     )
     return 1 - ssim.mean()
+
+
+def scale_consistency_loss(
+    net: ExposureSlotNet, detail: torch.Tensor, factor: float
+) -> torch.Tensor:
+    """L1 between ``net(detail)`` shrunk by ``factor`` and ``net`` of the shrunk ``detail``.
+
+    The small pass is the reference (no gradient): it is the scale the network is trained at
+    and the one fast mode runs, so only the full-resolution answer is pulled towards it.
+    """
+    h, w = detail.shape[-2:]
+    size = fast.proxy_size(h, w, long_side=max(4, round(max(h, w) / factor)))
+    with torch.no_grad():
+        reference = net(fast.downscale(detail, size)).image.float()
+    return F.l1_loss(fast.downscale(net(detail).image.float(), size), reference)
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -292,6 +328,13 @@ def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
             loss = l1 + config.ssim_weight * ssim_loss(pred.clamp(0, 1), targets)
             if result.slot_map is not None and config.aux_weight > 0:
                 loss = loss + config.aux_weight * F.mse_loss(result.slot_map.float(), targets)
+            extra = {}
+            if config.scale_consistency > 0:
+                detail = sampler.detail_input(config.consistency_crop).to(device)
+                with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                    consistency = scale_consistency_loss(net, detail, rng.uniform(3.0, 6.0))
+                loss = loss + config.scale_consistency * consistency
+                extra["consistency"] = consistency.item()
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
@@ -299,7 +342,8 @@ def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
             scaler.step(opt)
             scaler.update()
             step += 1
-            record = {"step": step, "loss": loss.item(), "l1": l1.item(), "time": time.time()}
+            record = {"step": step, "loss": loss.item(), "l1": l1.item(), **extra}
+            record["time"] = time.time()
             history.append(record)
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}", l1=f"{record['l1']:.4f}")
@@ -373,6 +417,20 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         help="also keep the weights of every N-th step in OUT/snap/stepN (0: only latest/), "
         "e.g. to average the last ones with scripts/average_weights.py",
     )
+    p.add_argument(
+        "--scale-consistency",
+        type=float,
+        default=d.scale_consistency,
+        metavar="W",
+        help="weight of a loss that makes the network's answer on a full-resolution crop match "
+        "its answer on the crop shrunk 3-6x (what fast mode relies on); 0: off",
+    )
+    p.add_argument(
+        "--consistency-crop",
+        type=int,
+        default=d.consistency_crop,
+        help="side of the full-resolution crop of --scale-consistency",
+    )
     p.add_argument("--device")
     p.add_argument(
         "--no-amp", action="store_true", help="no fp16 autocast on CUDA (CPU always trains in fp32)"
@@ -399,6 +457,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         max_side=a.max_side,
         checkpoint_every=a.checkpoint_every,
         snapshot_every=a.snapshot_every,
+        scale_consistency=a.scale_consistency,
+        consistency_crop=a.consistency_crop,
         device=a.device,
         amp=not a.no_amp,
     )
@@ -406,6 +466,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         p.error("--crop sizes must be positive multiples of 4")
     if config.max_side < max(config.crop):
         p.error(f"--max-side must be at least the largest --crop ({max(config.crop)})")
+    if config.scale_consistency < 0:
+        p.error("--scale-consistency must be 0 or positive")
+    if config.consistency_crop % 4 or not 24 <= config.consistency_crop <= config.max_side:
+        p.error("--consistency-crop must be a multiple of 4 from 24 to --max-side")
     if config.snapshot_every < 0:
         p.error("--snapshot-every must be 0 or positive")
     if not 0.0 <= config.mild_fraction <= 1.0:

@@ -15,7 +15,13 @@ from PIL import Image
 from exposure_slot import ExposureCorrector
 from exposure_slot.evaluation import psnr
 from exposure_slot.synthesis import make_pair
-from exposure_slot.training import Sampler, TrainConfig, parse_args
+from exposure_slot.training import (
+    Sampler,
+    TrainConfig,
+    build_model,
+    parse_args,
+    scale_consistency_loss,
+)
 from exposure_slot.training import main as train_main
 from exposure_slot.weights import load_weights
 
@@ -149,6 +155,48 @@ def test_freeze_bn_keeps_the_running_statistics(photo_dir: Path, tmp_path: Path)
         }
     assert stats and not changed[True] & set(stats) and set(stats) <= changed[False]
     assert "conv_in.weight" in changed[True]
+
+
+def test_scale_consistency_pulls_the_full_resolution_answer_to_the_proxy(photo_dir: Path) -> None:
+    """A few steps on the consistency loss alone bring the default network's answer on
+    full-resolution crops closer to its answer on their 4x smaller versions, and the
+    detail crops are taken at the held resolution, not resized."""
+    config = TrainConfig(photos=(str(photo_dir),), init="default", max_side=256)
+    sampler = Sampler(config, np.random.default_rng(1))
+    details = [sampler.detail_input(96) for _ in range(3)]
+    assert all(d.shape == (1, 3, 96, 96) for d in details)
+    net = build_model(config).eval()
+
+    def total() -> float:
+        with torch.no_grad():
+            return sum(scale_consistency_loss(net, d, 4.0).item() for d in details)
+
+    before = total()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    for _ in range(8):
+        loss = sum(scale_consistency_loss(net, d, 4.0) for d in details)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert total() < 0.8 * before
+
+
+def test_scale_consistency_in_a_run_and_its_options(
+    photo_dir: Path, tmp_path: Path, capsys
+) -> None:
+    run = tmp_path / "run"
+    argv = ["--photos", str(photo_dir), "--out", str(run), "--steps", "2", *FAST]
+    assert train_main([*argv, "--scale-consistency", "0.5", "--consistency-crop", "48"]) == 0
+    assert all(h["consistency"] > 0 for h in _history(run))
+    for option, message in [
+        (["--scale-consistency", "-1"], "--scale-consistency must be 0 or positive"),
+        (["--consistency-crop", "50"], "--consistency-crop must be a multiple of 4"),
+        (["--consistency-crop", "1024"], "--consistency-crop must be a multiple of 4"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args(["--photos", str(photo_dir), *option])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
 
 
 def test_crop_not_a_multiple_of_4_is_a_usage_error(photo_dir: Path, tmp_path: Path, capsys) -> None:
