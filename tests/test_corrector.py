@@ -36,6 +36,8 @@ def test_numpy_dtypes_keep_dtype_and_range(corrector, astronaut) -> None:
     img16 = img8.astype(np.uint16) * 257
     out16 = corrector(img16)
     assert out16.dtype == np.uint16
+    # Row-major like the input, so OpenCV and Pillow take the result without a copy.
+    assert out8.flags["C_CONTIGUOUS"] and out16.flags["C_CONTIGUOUS"]
     assert np.abs(out16 / 65535.0 - ref).max() <= 0.5 / 65535 + 1e-6
     out64 = corrector(img8 / 255.0)
     assert out64.dtype == np.float64
