@@ -468,7 +468,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         p.error(f"--max-side must be at least the largest --crop ({max(config.crop)})")
     if config.scale_consistency < 0:
         p.error("--scale-consistency must be 0 or positive")
-    if config.consistency_crop % 4 or not 24 <= config.consistency_crop <= config.max_side:
+    largest = config.max_side if config.scale_consistency > 0 else math.inf
+    if config.consistency_crop % 4 or not 24 <= config.consistency_crop <= largest:
         p.error("--consistency-crop must be a multiple of 4 from 24 to --max-side")
     if config.snapshot_every < 0:
         p.error("--snapshot-every must be 0 or positive")

@@ -191,7 +191,7 @@ def test_scale_consistency_in_a_run_and_its_options(
     for option, message in [
         (["--scale-consistency", "-1"], "--scale-consistency must be 0 or positive"),
         (["--consistency-crop", "50"], "--consistency-crop must be a multiple of 4"),
-        (["--consistency-crop", "1024"], "--consistency-crop must be a multiple of 4"),
+        (["--scale-consistency", "1", "--consistency-crop", "1024"], "from 24 to --max-side"),
     ]:
         with pytest.raises(SystemExit) as exit_info:
             parse_args(["--photos", str(photo_dir), *option])
