@@ -35,16 +35,18 @@ DESCRIPTION = (
     "(under, over and mixed within one frame)."
 )
 LIMITATIONS = (
-    "Trained on 88 photographs with synthetic exposure errors, for about 7 CPU-core hours "
-    "(four runs, 8,200 steps in all); it has not seen the paper's data sets (SICE, MSEC, "
+    "Trained on 88 photographs with synthetic exposure errors, for about 8 CPU-core hours "
+    "(five runs, 8,900 steps in all); it has not seen the paper's data sets (SICE, MSEC, "
     "LCDP: research-only licences) and has not been scored on them.",
-    "Trained on samples of 128 to 512 pixels: above a few megapixels the network's answer "
-    "still depends on the resolution it runs at, which is why the corrector's auto mode runs "
-    "it on a 1024-pixel proxy for large photos.",
-    "On the one real HDR scene we could score, it beats a global auto-gamma curve against the "
-    "exposure fusion of the brackets, but against the scene's single 0 EV frame a global curve "
-    "does better on under-exposed frames: the model lifts shadows more than one exposure "
-    "change would (see the README's results).",
+    "Trained on samples of 128 to 512 pixels and, in its last 700 steps, to answer "
+    "full-resolution crops as it answers their 3-6x smaller versions: above a few megapixels "
+    "its answer still depends somewhat on the resolution it runs at (on four 12 MP photos, "
+    "fast mode with a 1024-pixel proxy is 32.6-42.0 dB PSNR from a whole-photo pass), which "
+    "is why the corrector's auto mode runs it on a 1024-pixel proxy for large photos.",
+    "On the one real HDR scene we could score, it and a global auto-gamma curve trade wins: "
+    "against the scene's 0 EV frame it is better on under-exposed frames and worse on "
+    "over-exposed ones, against the exposure fusion of the brackets the other way round "
+    "(see the README's results).",
     "Several training photos are under share-alike licences (CC-BY-SA, GPL); whether trained "
     "weights are a derived work of their training data is unsettled. The per-file record is "
     "docs/training_photos.csv in the exposure-slot repository.",
@@ -94,10 +96,17 @@ def _metric_rows(results_json: Path) -> list[dict[str, object]]:
     return rows
 
 
-def bundle(run_folder: Path, results_files: Sequence[Path] = (), name: str = NAME) -> Path:
-    """Write the bundled folder for ``name`` and update the manifest; returns the folder."""
+def bundle(
+    run_folder: Path,
+    results_files: Sequence[Path] = (),
+    name: str = NAME,
+    trained_steps: int | None = None,
+) -> Path:
+    """Write the bundled folder for ``name`` and update the manifest; returns the folder.
+    ``trained_steps`` (the steps of every run that led to these weights) replaces the count
+    of the last run that the run folder records."""
     net = load_folder(run_folder)
-    steps = json.loads((run_folder / CONFIG_NAME).read_text()).get("trained_steps")
+    steps = trained_steps or json.loads((run_folder / CONFIG_NAME).read_text()).get("trained_steps")
     target = ROOT / "exposure_slot" / "bundled" / name
     save_folder(net, target, dtype=torch.float16, extra_config={"trained_steps": steps})
     metrics = metric_rows(results_files)
@@ -145,8 +154,13 @@ def main() -> int:
         help="JSON files of exposure-slot eval --json",
     )
     parser.add_argument("--name", default=NAME)
+    parser.add_argument(
+        "--trained-steps",
+        type=int,
+        help="steps of all runs in the chain (default: the last run's, from its config.json)",
+    )
     args = parser.parse_args()
-    folder = bundle(args.run_folder, args.metrics, args.name)
+    folder = bundle(args.run_folder, args.metrics, args.name, args.trained_steps)
     size = sum(p.stat().st_size for p in folder.iterdir())
     print(f"bundled {folder} ({size / 1e6:.1f} MB); manifest default = {args.name}")
     return 0
