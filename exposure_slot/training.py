@@ -342,8 +342,13 @@ def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
             scaler.step(opt)
             scaler.update()
             step += 1
-            record = {"step": step, "loss": loss.item(), "l1": l1.item(), **extra}
-            record["time"] = time.time()
+            record = {
+                "step": step,
+                "loss": loss.item(),
+                "l1": l1.item(),
+                **extra,
+                "time": time.time(),
+            }
             history.append(record)
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.4f}", l1=f"{record['l1']:.4f}")
@@ -423,7 +428,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         default=d.scale_consistency,
         metavar="W",
         help="weight of a loss that makes the network's answer on a full-resolution crop match "
-        "its answer on the crop shrunk 3-6x (what fast mode relies on); 0: off",
+        "its answer on the crop shrunk 3-6x (what fast mode relies on; needs --freeze-bn); 0: off",
     )
     p.add_argument(
         "--consistency-crop",
@@ -468,6 +473,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         p.error(f"--max-side must be at least the largest --crop ({max(config.crop)})")
     if config.scale_consistency < 0:
         p.error("--scale-consistency must be 0 or positive")
+    if config.scale_consistency > 0 and not config.freeze_bn:
+        p.error("--scale-consistency needs --freeze-bn (its passes are single crops)")
     largest = config.max_side if config.scale_consistency > 0 else math.inf
     if config.consistency_crop % 4 or not 24 <= config.consistency_crop <= largest:
         p.error("--consistency-crop must be a multiple of 4 from 24 to --max-side")

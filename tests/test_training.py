@@ -186,12 +186,15 @@ def test_scale_consistency_in_a_run_and_its_options(
 ) -> None:
     run = tmp_path / "run"
     argv = ["--photos", str(photo_dir), "--out", str(run), "--steps", "2", *FAST]
-    assert train_main([*argv, "--scale-consistency", "0.5", "--consistency-crop", "48"]) == 0
+    consistency = ["--scale-consistency", "0.5", "--consistency-crop", "48"]
+    assert train_main([*argv, *consistency, "--freeze-bn"]) == 0
     assert all(h["consistency"] > 0 for h in _history(run))
+    frozen = ["--scale-consistency", "1", "--freeze-bn"]
     for option, message in [
         (["--scale-consistency", "-1"], "--scale-consistency must be 0 or positive"),
         (["--consistency-crop", "50"], "--consistency-crop must be a multiple of 4"),
-        (["--scale-consistency", "1", "--consistency-crop", "1024"], "from 24 to --max-side"),
+        ([*frozen, "--consistency-crop", "1024"], "from 24 to --max-side"),
+        (["--scale-consistency", "1"], "--scale-consistency needs --freeze-bn"),
     ]:
         with pytest.raises(SystemExit) as exit_info:
             parse_args(["--photos", str(photo_dir), *option])
