@@ -7,10 +7,11 @@ renders, drawings, gradients or abstract art: each file below was chosen by eye)
 under free licences (CC0, public domain, CC-BY, CC-BY-SA, BSD, GPL/LGPL, GFDL), never NC/ND.
 Images of unclear provenance (e.g. OpenCV's sample data) are left out.
 
-Every photo is downscaled to a short side of at most 768 px and saved as a JPEG (quality 95)
-named ``<source>__<name>.jpg``. The licence of each file is read from its package (the DEP-5
-``copyright`` file, a wallpaper's ``metadata.json``, a puzzle's ``.desktop`` file, or the
-docstring/README of the Python package) and written to ``docs/training_photos.csv`` with its
+Every photo is downscaled to a short side of at most 768 px (``--short-side``; the record's
+sha256 values are for 768) and saved as a JPEG (quality 95) named ``<source>__<name>.jpg``.
+The licence of each file is read from its package (the DEP-5 ``copyright`` file, a
+wallpaper's ``metadata.json``, a puzzle's ``.desktop`` file, or the docstring/README of the
+Python package) and written to ``docs/training_photos.csv`` with its
 sha256 and a deterministic train/val split. The script is idempotent: downloaded packages are
 cached under ``--cache`` and re-running rewrites identical files and the identical record.
 """
@@ -18,6 +19,7 @@ cached under ``--cache`` and re-running rewrites identical files and the identic
 from __future__ import annotations
 
 import argparse
+import bz2
 import csv
 import fnmatch
 import hashlib
@@ -34,7 +36,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-SHORT_SIDE = 768
 JPEG_QUALITY = 95
 VAL_PERCENT = 15
 CSV_COLUMNS = [
@@ -183,6 +184,15 @@ LIBJXL = [
     "usr/share/libjxl-testdata/jxl/flower/flower.png",
 ]
 
+# Found after the default weights were trained, so validation-only (never trained on): an
+# indoor room against bright windows, a backlit beach, a close portrait of an animal and a
+# black-and-white close-up.
+LIBJXL_ROOM = "usr/share/libjxl-testdata/jxl/hdr_room.png"
+SDDM_MALDIVES = ["usr/share/sddm/themes/maldives/background.jpg"]
+SCRIBUS = ["usr/share/scribus/templates/nl2/flowers.jpg"]
+SCIPY_FACE = "usr/lib/python3/dist-packages/scipy/misc/face.dat"
+SCIPY_FACE_NOTE = "; docstring: raccoon-procyon-lotor.jpg from public-domain-image.com"
+
 # scikit-image colour photographs and the licence stated in skimage/data/_fetchers.py.
 SKIMAGE = {
     "astronaut.png": ("public-domain", "NASA (no known copyright restrictions)"),
@@ -307,10 +317,10 @@ def largest_image(folder: Path) -> Path:
     return max(candidates, key=lambda p: np.prod(Image.open(p).size))
 
 
-def save_photo(image: Image.Image, dest: Path) -> str:
-    """Downscale to short side SHORT_SIDE, save as JPEG and return the file's sha256."""
+def save_photo(image: Image.Image, dest: Path, short_side: int) -> str:
+    """Downscale to ``short_side``, save as JPEG and return the file's sha256."""
     image = ImageOps.exif_transpose(image).convert("RGB")
-    scale = SHORT_SIDE / min(image.size)
+    scale = short_side / min(image.size)
     if scale < 1:
         size = (round(image.width * scale), round(image.height * scale))
         image = image.resize(size, Image.Resampling.LANCZOS)
@@ -323,7 +333,10 @@ def save_photo(image: Image.Image, dest: Path) -> str:
 
 
 def split_of(file_name: str) -> str:
-    """Deterministic split: about VAL_PERCENT % of file names (by hash) go to val."""
+    """Deterministic split: about VAL_PERCENT % of file names (by hash) go to val, and so does
+    every photo added after the default weights were trained (ADDED_FOR_VALIDATION)."""
+    if file_name in ADDED_FOR_VALIDATION:
+        return "val"
     bucket = int(hashlib.sha256(file_name.encode()).hexdigest()[:8], 16) % 100
     return "val" if bucket < VAL_PERCENT else "train"
 
@@ -334,7 +347,9 @@ def stem_name(package: str, path: str) -> str:
     return f"{package}__{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.jpg"
 
 
-def fetch_debian(package: str, members: list[str], out: Path, cache: Path) -> list[Record]:
+def fetch_debian(
+    package: str, members: list[str], out: Path, cache: Path, short_side: int
+) -> list[Record]:
     """Fetch a Debian package and save its selected photographs."""
     deb = download_package(package, cache)
     version = run(["dpkg-deb", "-f", str(deb), "Version"]).strip()
@@ -378,15 +393,19 @@ def fetch_debian(package: str, members: list[str], out: Path, cache: Path) -> li
                 licence = f"CC-BY-SA-3.0 (wallpapers/License; package copyright: {licence})"
                 author = f"{LXQT[member]} (LXQt Project Team)"
                 image = Image.open(source)
+            elif member == SCIPY_FACE:
+                pixels = np.frombuffer(bz2.decompress(source.read_bytes()), np.uint8)
+                image = Image.fromarray(pixels.reshape(768, 1024, 3))
+                licence += SCIPY_FACE_NOTE
             else:
                 image = Image.open(source)
             name = stem_name(package, member.rstrip("/"))
-            sha = save_photo(image, out / name)
+            sha = save_photo(image, out / name, short_side)
             records.append(Record(name, package, version, original, licence, author, sha))
     return records
 
 
-def fetch_python_samples(out: Path) -> list[Record]:
+def fetch_python_samples(out: Path, short_side: int) -> list[Record]:
     """Save the colour sample photographs that scikit-image and scikit-learn install."""
     import skimage
     import skimage.data
@@ -406,7 +425,7 @@ def fetch_python_samples(out: Path) -> list[Record]:
     for package, version, folder, table in groups:
         for file_name, (licence, author) in table.items():
             name = f"{package}__{Path(file_name).stem}.jpg"
-            sha = save_photo(Image.open(folder / file_name), out / name)
+            sha = save_photo(Image.open(folder / file_name), out / name, short_side)
             original = str((folder / file_name).relative_to(folder.parents[1]))
             records.append(Record(name, package, version, original, licence, author, sha))
     return records
@@ -421,7 +440,19 @@ DEBIAN_SOURCES = {
     "enlightenment-data": ENLIGHTENMENT,
     "kphotoalbum": KPHOTOALBUM,
     "lxqt-themes": list(LXQT),
-    "libjxl-testdata": LIBJXL,
+    "libjxl-testdata": [*LIBJXL, LIBJXL_ROOM],
+    "sddm-theme-maldives": SDDM_MALDIVES,
+    "scribus-data": SCRIBUS,
+    "python3-scipy": [SCIPY_FACE],
+}
+ADDED_FOR_VALIDATION = {
+    stem_name(package, member)
+    for package, member in (
+        ("libjxl-testdata", LIBJXL_ROOM),
+        ("sddm-theme-maldives", SDDM_MALDIVES[0]),
+        ("scribus-data", SCRIBUS[0]),
+        ("python3-scipy", SCIPY_FACE),
+    )
 }
 
 
@@ -442,13 +473,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=repo / "data" / "photos")
     parser.add_argument("--cache", type=Path, default=repo / "data" / "cache" / "debs")
     parser.add_argument("--csv", type=Path, default=repo / "docs" / "training_photos.csv")
+    parser.add_argument(
+        "--short-side",
+        type=int,
+        default=768,
+        help="downscale to this short side (default 768: the size docs/training_photos.csv "
+        "records; larger sizes keep the native texture that --scale-consistency trains on; "
+        "write their record elsewhere with --csv)",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    records = fetch_python_samples(args.out)
+    records = fetch_python_samples(args.out, args.short_side)
     for package, members in DEBIAN_SOURCES.items():
         print(f"{package}: {len(members)} photos", file=sys.stderr)
-        records += fetch_debian(package, members, args.out, args.cache.resolve())
+        records += fetch_debian(package, members, args.out, args.cache.resolve(), args.short_side)
     for record in records:
         record.split = split_of(record.file)
     write_csv(records, args.csv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from exposure_slot.training import (
     Sampler,
     TrainConfig,
     build_model,
+    list_photos,
     parse_args,
     scale_consistency_loss,
 )
@@ -257,3 +259,18 @@ def test_snapshots_and_their_average(photo_dir: Path, tmp_path: Path) -> None:
         assert torch.allclose((nets[0][key] + nets[1][key]) / 2, nets[2][key], atol=1e-6), key
     assert any(not torch.equal(nets[0][key], nets[1][key]) for key in nets[0])
     assert json.loads((tmp_path / "avg" / "config.json").read_text())["averaged_steps"] == [2, 4]
+
+
+def test_photo_record_holds_out_validation_photos(tmp_path: Path) -> None:
+    """docs/training_photos.csv keeps at least 15 % of the photos out of training, and
+    `--photo-list` with it never hands a validation photo to the trainer."""
+    record = Path(__file__).resolve().parents[1] / "docs" / "training_photos.csv"
+    with record.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    val = {r["file"] for r in rows if r["split"] == "val"}
+    assert len(val) >= 0.15 * len(rows)
+    source = Image.fromarray(np.full((8, 8, 3), 128, np.uint8))
+    for row in rows:
+        source.save(tmp_path / row["file"])
+    trained = {p.name for p in list_photos([str(tmp_path)], str(record))}
+    assert trained == {r["file"] for r in rows} - val
