@@ -157,11 +157,17 @@ KPHOTOALBUM = [
         "wayne",
     )
 ]
-# The kphotoalbum copyright file is not DEP-5; it puts the whole package under GPL-2+.
-KPHOTOALBUM_LICENCE = (
-    "GPL-2+ (package copyright; the demo photos have no separate statement)",
-    "Jesper K. Pedersen and the KPhotoAlbum authors",
-)
+# These copyright files are not DEP-5; they put the whole package under GPL-2+.
+WHOLE_PACKAGE_LICENCES = {
+    "kphotoalbum": (
+        "GPL-2+ (package copyright; the demo photos have no separate statement)",
+        "Jesper K. Pedersen and the KPhotoAlbum authors",
+    ),
+    "digikam-data": (
+        "GPL-2+ (package copyright; the photo has no separate statement)",
+        "Gilles Caulier and the digiKam authors",
+    ),
+}
 LXQT = {
     "usr/share/lxqt/wallpapers/after-the-rain.jpg": "stefonarch",
     "usr/share/lxqt/wallpapers/appleflower.png": "stefonarch",
@@ -184,10 +190,10 @@ LIBJXL = [
     "usr/share/libjxl-testdata/jxl/flower/flower.png",
 ]
 
-# Found after the default weights were trained, so validation-only (never trained on): an
-# indoor room against bright windows, a backlit beach, a close portrait of an animal and a
-# black-and-white close-up.
-LIBJXL_ROOM = "usr/share/libjxl-testdata/jxl/hdr_room.png"
+# Found after the default weights were trained, so validation-only (never trained on): a
+# lake under a clouded sky (phone photo), a beach under a bright sky, an animal close-up
+# and a black-and-white close-up.
+DIGIKAM = ["usr/share/digikam/about/images/body-background.jpg"]
 SDDM_MALDIVES = ["usr/share/sddm/themes/maldives/background.jpg"]
 SCRIBUS = ["usr/share/scribus/templates/nl2/flowers.jpg"]
 SCIPY_FACE = "usr/lib/python3/dist-packages/scipy/misc/face.dat"
@@ -360,8 +366,8 @@ def fetch_debian(
         doc = root / "usr" / "share" / "doc" / package / "copyright"
         stanzas = parse_dep5(doc.read_text(encoding="utf-8", errors="replace"))
         for member in members:
-            if package == "kphotoalbum":
-                licence, author = KPHOTOALBUM_LICENCE
+            if package in WHOLE_PACKAGE_LICENCES:
+                licence, author = WHOLE_PACKAGE_LICENCES[package]
             else:
                 licence, author = dep5_licence(stanzas, member)
                 if author.lower() == "none":
@@ -440,7 +446,8 @@ DEBIAN_SOURCES = {
     "enlightenment-data": ENLIGHTENMENT,
     "kphotoalbum": KPHOTOALBUM,
     "lxqt-themes": list(LXQT),
-    "libjxl-testdata": [*LIBJXL, LIBJXL_ROOM],
+    "libjxl-testdata": LIBJXL,
+    "digikam-data": DIGIKAM,
     "sddm-theme-maldives": SDDM_MALDIVES,
     "scribus-data": SCRIBUS,
     "python3-scipy": [SCIPY_FACE],
@@ -448,7 +455,7 @@ DEBIAN_SOURCES = {
 ADDED_FOR_VALIDATION = {
     stem_name(package, member)
     for package, member in (
-        ("libjxl-testdata", LIBJXL_ROOM),
+        ("digikam-data", DIGIKAM[0]),
         ("sddm-theme-maldives", SDDM_MALDIVES[0]),
         ("scribus-data", SCRIBUS[0]),
         ("python3-scipy", SCIPY_FACE),
