@@ -11,9 +11,9 @@ Every photo is downscaled to a short side of at most 768 px (``--short-side``; t
 sha256 values are for 768) and saved as a JPEG (quality 95) named ``<source>__<name>.jpg``.
 The licence of each file is read from its package (the DEP-5 ``copyright`` file, a
 wallpaper's ``metadata.json``, a puzzle's ``.desktop`` file, or the docstring/README of the
-Python package) and written to ``docs/training_photos.csv`` with its
-sha256 and a deterministic train/val split. The script is idempotent: downloaded packages are
-cached under ``--cache`` and re-running rewrites identical files and the identical record.
+Python package) and written to ``docs/training_photos.csv`` with its sha256 and a
+deterministic train/val split. The script is idempotent: downloaded packages are cached
+under ``--cache`` and re-running rewrites identical files and the identical record.
 """
 
 from __future__ import annotations
@@ -447,19 +447,18 @@ DEBIAN_SOURCES = {
     "kphotoalbum": KPHOTOALBUM,
     "lxqt-themes": list(LXQT),
     "libjxl-testdata": LIBJXL,
+}
+VALIDATION_ONLY_SOURCES = {
     "digikam-data": DIGIKAM,
     "sddm-theme-maldives": SDDM_MALDIVES,
     "scribus-data": SCRIBUS,
     "python3-scipy": [SCIPY_FACE],
 }
+DEBIAN_SOURCES.update(VALIDATION_ONLY_SOURCES)
 ADDED_FOR_VALIDATION = {
     stem_name(package, member)
-    for package, member in (
-        ("digikam-data", DIGIKAM[0]),
-        ("sddm-theme-maldives", SDDM_MALDIVES[0]),
-        ("scribus-data", SCRIBUS[0]),
-        ("python3-scipy", SCIPY_FACE),
-    )
+    for package, members in VALIDATION_ONLY_SOURCES.items()
+    for member in members
 }
 
 
