@@ -35,7 +35,7 @@ DESCRIPTION = (
     "(under, over and mixed within one frame)."
 )
 LIMITATIONS = (
-    "Trained on 88 photographs with synthetic exposure errors, for about 8.5 CPU-core hours "
+    "Trained on 88 photographs with synthetic exposure errors, for about 9.5 CPU-core hours "
     "(six runs, 9,600 steps in all; the weights are the mean of the last two runs' "
     "averages); it has not seen the paper's data sets (SICE, MSEC, LCDP: research-only "
     "licences) and has not been scored on them.",
