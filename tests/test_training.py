@@ -283,3 +283,17 @@ def test_photo_record_holds_out_validation_photos(tmp_path: Path) -> None:
         source.save(tmp_path / row["file"])
     trained = {p.name for p in list_photos([str(tmp_path)], str(record))}
     assert trained == {r["file"] for r in rows} - val
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_on_cuda_with_amp(photo_dir: Path, tmp_path: Path, astronaut) -> None:
+    """On CUDA the trainer runs in float16 autocast with loss scaling; its losses and the
+    weights it writes stay finite, and those weights load and correct a photo on the CPU."""
+    run = tmp_path / "run"
+    argv = ["--photos", str(photo_dir), "--out", str(run), "--steps", "4", "--device", "cuda"]
+    assert train_main([*argv, *FAST]) == 0
+    assert all(np.isfinite(h["loss"]) for h in _history(run))
+    state = load_weights(run / "latest")[0].state_dict()
+    assert all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
+    fixed = ExposureCorrector(str(run / "latest"), device="cpu")(astronaut)
+    assert fixed.shape == astronaut.shape and fixed.dtype == np.uint8
