@@ -478,7 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=repo / "data" / "photos")
     parser.add_argument("--cache", type=Path, default=repo / "data" / "cache" / "debs")
-    parser.add_argument("--csv", type=Path, default=repo / "docs" / "training_photos.csv")
+    parser.add_argument(
+        "--csv", type=Path, help="licence record (default: docs/training_photos.csv)"
+    )
     parser.add_argument(
         "--short-side",
         type=int,
@@ -488,6 +490,10 @@ def main(argv: list[str] | None = None) -> int:
         "write their record elsewhere with --csv)",
     )
     args = parser.parse_args(argv)
+    if args.csv is None:
+        if args.short_side != 768:
+            parser.error("--short-side other than 768 needs --csv: the record in docs is for 768")
+        args.csv = repo / "docs" / "training_photos.csv"
     args.out.mkdir(parents=True, exist_ok=True)
 
     records = fetch_python_samples(args.out, args.short_side)
