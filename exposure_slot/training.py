@@ -15,8 +15,11 @@ instead of with the statistics of the batch, which for a single photo would remo
 brightness the network must correct. ``--scale-consistency W`` adds W · L1 between the
 network's output on a crop at the photo's own resolution, shrunk, and its output on the shrunk
 crop (held fixed): it teaches the network to give a high-resolution photo the answer it gives
-a small proxy of it, which is what fast mode relies on. Checkpoints are resumable and written
-atomically.
+a small proxy of it, which is what fast mode relies on. ``--anchor WEIGHTS`` holds a frozen
+copy of a network: the consistency reference then comes from it, and ``--anchor-weight A``
+adds A · L1 to its output on every training batch, so the answer at the training scale stays
+where it was while consistency moves the high-resolution one. Checkpoints are resumable and
+written atomically.
 
 Run ``python -m exposure_slot.training --help`` (or ``exposure-slot train --help``).
 """
@@ -79,6 +82,8 @@ class TrainConfig:
     snapshot_every: int = 0
     scale_consistency: float = 0.0
     consistency_crop: int = 384
+    anchor: str | None = None
+    anchor_weight: float = 1.0
     device: str | None = None
     amp: bool = True
 
@@ -226,9 +231,13 @@ def ssim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def scale_consistency_loss(
-    net: ExposureSlotNet, detail: torch.Tensor, factor: float
+    net: ExposureSlotNet,
+    detail: torch.Tensor,
+    factor: float,
+    reference_net: ExposureSlotNet | None = None,
 ) -> torch.Tensor:
-    """L1 between ``net(detail)`` shrunk by ``factor`` and ``net`` of the shrunk ``detail``.
+    """L1 between ``net(detail)`` shrunk by ``factor`` and ``reference_net`` (default: ``net``)
+    of the shrunk ``detail``.
 
     The small pass is the reference (no gradient): it is the scale the network is trained at
     and the one fast mode runs, so only the full-resolution answer is pulled towards it.
@@ -236,7 +245,7 @@ def scale_consistency_loss(
     h, w = detail.shape[-2:]
     size = fast.proxy_size(h, w, long_side=max(4, round(max(h, w) / factor)))
     with torch.no_grad():
-        reference = net(fast.downscale(detail, size)).image.float()
+        reference = (reference_net or net)(fast.downscale(detail, size)).image.float()
     return F.l1_loss(fast.downscale(net(detail).image.float(), size), reference)
 
 
@@ -258,6 +267,16 @@ def build_model(config: TrainConfig) -> ExposureSlotNet:
         if any(not k.startswith("slot_decoder.") for k in missing.missing_keys):
             raise OptionError(f"--init weights do not fit a level-{config.level} network")
     return net
+
+
+def load_anchor(config: TrainConfig, device: torch.device) -> ExposureSlotNet | None:
+    """The frozen network of ``--anchor`` (float32, inference mode), or None."""
+    if not config.anchor:
+        return None
+    anchor, _ = load_weights(config.anchor)
+    if anchor.config.level != config.level:
+        raise OptionError(f"--anchor weights are not a level-{config.level} network")
+    return anchor.float().eval().requires_grad_(False).to(device)
 
 
 def _save_atomic(obj: object, path: Path) -> None:
@@ -286,6 +305,7 @@ def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
     sampler = Sampler(config, rng)
+    anchor = load_anchor(config, device)
     # Autocast only on CUDA (fp16 with loss scaling): on CPUs without native bf16 (e.g. AMD
     # Zen 3) bf16 convolutions measured about 10x slower than fp32.
     use_amp = config.amp and device.type == "cuda"
@@ -329,10 +349,16 @@ def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
             if result.slot_map is not None and config.aux_weight > 0:
                 loss = loss + config.aux_weight * F.mse_loss(result.slot_map.float(), targets)
             extra = {}
+            if anchor is not None and config.anchor_weight > 0:
+                with torch.no_grad(), torch.autocast(device.type, torch.float16, enabled=use_amp):
+                    held = anchor(inputs).image.float()
+                anchor_l1 = F.l1_loss(pred, held)
+                loss = loss + config.anchor_weight * anchor_l1
+                extra["anchor"] = anchor_l1.item()
             if config.scale_consistency > 0:
                 detail = sampler.detail_input(config.consistency_crop).to(device)
                 with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                    consistency = scale_consistency_loss(net, detail, rng.uniform(3.0, 6.0))
+                    consistency = scale_consistency_loss(net, detail, rng.uniform(3.0, 6.0), anchor)
                 loss = loss + config.scale_consistency * consistency
                 extra["consistency"] = consistency.item()
             opt.zero_grad(set_to_none=True)
@@ -436,6 +462,19 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         default=d.consistency_crop,
         help="side of the full-resolution crop of --scale-consistency",
     )
+    p.add_argument(
+        "--anchor",
+        metavar="WEIGHTS",
+        help="a frozen copy of these weights gives the --scale-consistency reference and, with "
+        "--anchor-weight, a target at the training scale (e.g. the weights of --init)",
+    )
+    p.add_argument(
+        "--anchor-weight",
+        type=float,
+        default=d.anchor_weight,
+        metavar="A",
+        help="weight of the L1 between the network's and the anchor's output on each batch",
+    )
     p.add_argument("--device")
     p.add_argument(
         "--no-amp", action="store_true", help="no fp16 autocast on CUDA (CPU always trains in fp32)"
@@ -464,6 +503,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         snapshot_every=a.snapshot_every,
         scale_consistency=a.scale_consistency,
         consistency_crop=a.consistency_crop,
+        anchor=a.anchor,
+        anchor_weight=a.anchor_weight,
         device=a.device,
         amp=not a.no_amp,
     )
@@ -478,6 +519,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
     largest = config.max_side if config.scale_consistency > 0 else math.inf
     if config.consistency_crop % 4 or not 24 <= config.consistency_crop <= largest:
         p.error("--consistency-crop must be a multiple of 4 from 24 to --max-side")
+    if config.anchor_weight < 0:
+        p.error("--anchor-weight must be 0 or positive")
     if config.snapshot_every < 0:
         p.error("--snapshot-every must be 0 or positive")
     if not 0.0 <= config.mild_fraction <= 1.0:
