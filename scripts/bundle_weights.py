@@ -35,19 +35,19 @@ DESCRIPTION = (
     "(under, over and mixed within one frame)."
 )
 LIMITATIONS = (
-    "Trained on 88 photographs with synthetic exposure errors, for about 9.5 CPU-core hours "
-    "(six runs, 9,600 steps in all; the weights are the mean of the last two runs' "
-    "averages); it has not seen the paper's data sets (SICE, MSEC, LCDP: research-only "
-    "licences) and has not been scored on them.",
-    "Trained on samples of 128 to 512 pixels and, in its last 1,400 steps, to answer "
+    "Trained on 88 photographs with synthetic exposure errors, for about 10.5 CPU-core hours "
+    "(seven runs, 10,100 steps in all; the last continued the mean of the two before it with "
+    "that mean held as an anchor); it has not seen the paper's data sets (SICE, MSEC, LCDP: "
+    "research-only licences) and has not been scored on them.",
+    "Trained on samples of 128 to 512 pixels and, in its last 1,900 steps, to answer "
     "full-resolution crops as it answers their 3-6x smaller versions: above a few megapixels "
     "its answer still depends somewhat on the resolution it runs at (on four 12 MP photos, "
-    "fast mode with a 1024-pixel proxy is 34.5-44.0 dB PSNR from a whole-photo pass), which "
+    "fast mode with a 1024-pixel proxy is 35.2-44.2 dB PSNR from a whole-photo pass), which "
     "is why the corrector's auto mode runs it on a 1024-pixel proxy for large photos.",
     "The only real exposure errors we could score are seven frames of one HDR scene: there "
-    "it ties with a global auto-gamma curve on the under-exposed frames against the 0 EV "
-    "frame and beats it in the other three comparisons, but one scene cannot rank weights "
-    "(see the README's results).",
+    "it is 0.6 dB above a global auto-gamma curve on the under-exposed frames against the "
+    "0 EV frame and 0.5 dB below it against their fusion, and 2.7-5.7 dB better on the "
+    "over-exposed frames, but one scene cannot rank weights (see the README's results).",
     "Several training photos are under share-alike licences (CC-BY-SA, GPL); whether trained "
     "weights are a derived work of their training data is unsettled. The per-file record is "
     "docs/training_photos.csv in the exposure-slot repository.",
