@@ -7,6 +7,7 @@ tiling or the fast proxy path of :mod:`exposure_slot.highres` instead of seamed 
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,6 +77,30 @@ def resolve_precision(device: torch.device, dtype: torch.dtype | str | None) -> 
     return dtype
 
 
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively: CUDA and MPS do not matter here (they
+    run float16), a CPU does when it has AVX512-BF16 or AMX instructions. Elsewhere PyTorch
+    emulates bfloat16 on CPU, which is slower than float32."""
+    if device.type != "cpu":
+        return False
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_proxy_precision(device: torch.device, dtype: torch.dtype | str | None) -> torch.dtype:
+    """The compute dtype of the fast path's proxy pass.
+
+    The dtype asked for, if any; by default the exact pass's dtype, except on a CPU with
+    native bfloat16 (:func:`native_bfloat16`): there bfloat16, which takes 0.4 of float32's
+    time and stays about 48-58 dB from float32's fast-mode output (benchmarks/precision.py),
+    far inside fast mode's own distance from exact mode. Exact mode stays float32: its
+    contract is the whole-image float32 answer within 1e-3.
+    """
+    if dtype is None and native_bfloat16(device):
+        return torch.bfloat16
+    return resolve_precision(device, dtype)
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int = 4, minimum: int = MIN_SIDE) -> torch.Tensor:
     """Pad right and bottom to a multiple of ``multiple`` (and at least ``minimum``).
 
@@ -119,7 +144,9 @@ class ExposureCorrector:
     ``weights`` is ``"default"`` (bundled weights), another manifest name, a file, a
     folder, a Hub repo id, a network or a state dict (see :func:`load_weights`).
     ``device`` defaults to CUDA, then MPS, then CPU; ``dtype`` to float16 on CUDA and
-    float32 elsewhere. One corrector may be shared by threads: the network passes are
+    float32 elsewhere, with the fast path's proxy pass in bfloat16 on CPUs that compute it
+    natively (``proxy_dtype``, see :func:`resolve_proxy_precision`); a ``dtype`` given is
+    used for every pass. One corrector may be shared by threads: the network passes are
     serialised by a lock (input conversion runs concurrently), so each call returns exactly
     what it returns when run alone. On CPU the same input gives bitwise the same output,
     call after call and corrector after corrector with the same weights, at a fixed
@@ -136,8 +163,12 @@ class ExposureCorrector:
     ):
         self.device = torch.device(device) if device is not None else default_device()
         self.dtype = resolve_precision(self.device, dtype)
+        self.proxy_dtype = resolve_proxy_precision(self.device, dtype)
         net, self.weights_info = load_weights(weights, **hub_kwargs)
         self.net: ExposureSlotNet = net.eval().set_precision(self.dtype).to(self.device)
+        self._proxy_net = self.net
+        if self.proxy_dtype != self.dtype:
+            self._proxy_net = copy.deepcopy(self.net).set_precision(self.proxy_dtype)
         self._lock = threading.Lock()
 
     @classmethod
@@ -170,7 +201,8 @@ class ExposureCorrector:
     def __repr__(self) -> str:
         return (
             f"ExposureCorrector(weights={self.weights_info.name!r}, level={self.level}, "
-            f"device={self.device.type!r}, dtype={self.dtype})"
+            f"device={self.device.type!r}, dtype={self.dtype}"
+            + (f", proxy_dtype={self.proxy_dtype})" if self.proxy_dtype != self.dtype else ")")
         )
 
     def __call__(
@@ -219,8 +251,14 @@ class ExposureCorrector:
         how = self.plan(
             image, mode=mode, tile_size=tile_size, proxy_size=proxy_size, max_memory=max_memory
         )
+        photo = images.uint8_rgb(image) if how.mode == "fast" else None
+        if photo is not None and max(photo[0].shape[:2]) > how.proxy_size:
+            rgb, restore = photo
+            return restore(self._fast_uint8(rgb, how, progress))
         batch, restore = images.to_batch(image)
-        return restore(self._correct(batch, how, progress).image)
+        # A tensor batch may be the caller's own; any other is a private copy.
+        private = not isinstance(image, torch.Tensor)
+        return restore(self._correct(batch, how, progress, overwrite=private).image)
 
     def plan(
         self,
@@ -233,7 +271,9 @@ class ExposureCorrector:
     ) -> Plan:
         """How ``image`` will be processed (mode, tile or proxy size, and why)."""
         h, w = images.image_size(image)
-        how = highres.plan(h, w, self.device, self.dtype, mode, tile_size, proxy_size, max_memory)
+        how = highres.plan(
+            h, w, self.device, self.dtype, mode, tile_size, proxy_size, max_memory, self.proxy_dtype
+        )
         highres.log.info("exposure-slot: %s", how)
         return how
 
@@ -263,16 +303,29 @@ class ExposureCorrector:
             levels.append(full[0].cpu().numpy())
         return SlotMaps(native=native, levels=levels)
 
-    def _correct(self, batch: torch.Tensor, how: Plan, progress: bool) -> _Result:
-        """Run the plan on a ``B×3×H×W`` float batch; output cropped and clipped."""
+    def _correct(
+        self, batch: torch.Tensor, how: Plan, progress: bool, overwrite: bool = False
+    ) -> _Result:
+        """Run the plan on a ``B×3×H×W`` float batch; output cropped and clipped.
+        ``overwrite``: the fast path may write its output over ``batch`` (saves a
+        full-size buffer)."""
         if how.mode == "fast":
             size = fast.proxy_size(*batch.shape[-2:], long_side=how.proxy_size)
             proxy = fast.downscale(batch, size)
-            small = self._network(proxy, None, None, progress)
-            full = fast.transfer(batch.to(small.image.device), proxy, small.image)
+            small = self._network(proxy, None, None, progress, self._proxy_net)
+            full = batch.to(small.image.device)
+            full = fast.transfer(full, proxy, small.image, out=full if overwrite else None)
             return _Result(full.to(batch.device), small.maps, size)
         out = self._network(batch, how.tile_size, how.live_tokens, progress)
         return _Result(out.image, out.maps, tuple(batch.shape[-2:]))
+
+    def _fast_uint8(self, rgb: torch.Tensor, how: Plan, progress: bool) -> torch.Tensor:
+        """The fast path on an ``H×W×3`` uint8 photo, larger than the proxy, in strips: the
+        same arithmetic as for its float batch without full-size float copies."""
+        size = fast.proxy_size(*rgb.shape[:2], long_side=how.proxy_size)
+        proxy = fast.downscale_uint8(rgb, size)
+        small = self._network(proxy, None, None, progress, self._proxy_net)
+        return fast.transfer_uint8(rgb.to(small.image.device), proxy, small.image).cpu()
 
     def _network(
         self,
@@ -280,15 +333,17 @@ class ExposureCorrector:
         tile_size: int | None,
         live_tokens: int | None,
         progress: bool,
+        net: ExposureSlotNet | None = None,
     ) -> NetOutput:
-        """The network on ``batch`` (padded as the authors do), cropped back and clipped;
-        ``tile_size`` None keeps the padded batch in one tile; ``live_tokens``: see
-        :func:`exposure_slot.highres.exact.exact_forward`."""
+        """``net`` (default: the exact pass's) on ``batch`` (padded as the authors do), cropped
+        back and clipped; ``tile_size`` None keeps the padded batch in one tile;
+        ``live_tokens``: see :func:`exposure_slot.highres.exact.exact_forward`."""
+        net = net or self.net
         h, w = batch.shape[-2:]
         with self._lock, torch.inference_mode():
-            x = pad_to_multiple(batch.to(self.device, self.dtype))
+            x = pad_to_multiple(batch.to(self.device, net.conv_in.weight.dtype))
             tile = tile_size or max(x.shape[-2:])
-            out = exact_forward(self.net, x, tile, live_tokens=live_tokens, progress=progress)
+            out = exact_forward(net, x, tile, live_tokens=live_tokens, progress=progress)
             out.image = out.image[..., :h, :w].float().clamp_(0, 1)
         return out
 

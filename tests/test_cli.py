@@ -183,7 +183,7 @@ def test_dtype_and_mode_options_reach_the_corrector(tmp_path, corrector, caplog)
     assert (
         correct(source, "-o", tmp_path / "tiled.png", "--mode", "exact", "--tile-size", "64") == 0
     )
-    assert "exact (tile 64) for 128×96: requested" in caplog.text
+    assert "exact (tile 64, float32) for 128×96: requested" in caplog.text
     assert np.array_equal(pixels(tmp_path / "tiled.png"), to_uint(corrector(rgb, tile_size=64), 8))
     assert correct(source, "-o", tmp_path / "fast.png", "--mode", "fast", "--proxy-size", "64") == 0
     wanted = to_uint(corrector(rgb, mode="fast", proxy_size=64), 8)

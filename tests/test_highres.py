@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-from exposure_slot import ExposureCorrector, OptionError, highres
+from exposure_slot import ExposureCorrector, OptionError, highres, images
+from exposure_slot.corrector import native_bfloat16
+from exposure_slot.errors import ImageTypeError, InvalidImageError
 from exposure_slot.evaluation import psnr
 from exposure_slot.highres import EXACT_PIXEL_BUDGET, exact, fast, plan
 
@@ -172,7 +177,7 @@ def test_tile_size_follows_available_memory(monkeypatch) -> None:
 def test_plan_is_logged(corrector, astronaut, caplog) -> None:
     caplog.set_level("INFO", logger="exposure_slot")
     corrector(astronaut[:64, :96], mode="exact", tile_size=64)
-    assert "exact (tile 64) for 96×64: requested; 2 tiles" in caplog.text
+    assert "exact (tile 64, float32) for 96×64: requested; 2 tiles" in caplog.text
 
 
 def test_fast_mode_carries_a_global_colour_transform_over(astronaut) -> None:
@@ -210,3 +215,74 @@ def test_fast_mode_on_images_smaller_than_the_proxy(corrector, astronaut, size) 
     assert fast_out.shape == img.shape and fast_out.dtype == img.dtype
     assert np.abs(fast_out.astype(int) - corrector(img, mode="exact").astype(int)).max() <= 1
     assert corrector.slot_maps(img, mode="fast").levels[0].shape == (3, *size)
+
+
+def test_fast_mode_on_8bit_photos_works_in_strips(corrector, astronaut) -> None:
+    """uint8 numpy and PIL RGB photos larger than the proxy take the strip path (no
+    full-size float copy): the float path's result, in the caller's type,
+    the input untouched; reversed and read-only arrays work the same."""
+    img = np.ascontiguousarray(astronaut[:500, :470])
+    view, _ = images.uint8_rgb(img)
+    assert view.data_ptr() == img.ctypes.data  # the photo's own pixels, not a copy
+    before = img.copy()
+    out8 = corrector(img, mode="fast", proxy_size=256)
+    assert out8.dtype == np.uint8 and out8.shape == img.shape and np.array_equal(img, before)
+    float_out = np.round(corrector(img / 255.0, mode="fast", proxy_size=256) * 255)
+    diff = np.abs(out8.astype(int) - float_out.astype(int))
+    # The two proxies differ by float rounding (1e-7), which the network's pass turns into a
+    # level or two at a few pixels (measured: 2 pixels off by 2, 99.7% identical).
+    assert diff.max() <= 2 and (diff == 0).mean() > 0.99
+    pil = corrector(Image.fromarray(img), mode="fast", proxy_size=256)
+    assert pil.mode == "RGB" and np.array_equal(np.asarray(pil), out8)
+    flipped = img[::-1]
+    assert np.array_equal(
+        corrector(flipped, mode="fast", proxy_size=256),
+        corrector(np.ascontiguousarray(flipped), mode="fast", proxy_size=256),
+    )
+    img.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(corrector(img, mode="fast", proxy_size=256), out8)
+    for other in (np.dstack([img, img[..., :1]]), img[..., 0], img.astype(np.uint16)):
+        assert images.uint8_rgb(other) is None
+
+
+def test_uint8_strip_functions_match_the_float_ones(astronaut) -> None:
+    rgb = torch.from_numpy(astronaut[:301, :250].copy())
+    img = rgb.permute(2, 0, 1)[None].float() / 255
+    for size in [(77, 64), (301, 250), (1, 1), (300, 3)]:
+        assert (fast.downscale_uint8(rgb, size) - fast.downscale(img, size)).abs().max() <= 1e-5
+    small = fast.downscale(img, (77, 64))
+    coeffs = fast.fit_local_affine(small, (small * 1.3).clamp(0, 1).sqrt())
+    full = fast.apply_affine(img, coeffs)
+    want = (full[0].permute(1, 2, 0) * 255).round().to(torch.uint8)
+    assert torch.equal(fast.apply_affine_uint8(rgb, coeffs), want)
+    assert torch.equal(fast.transfer_uint8(rgb, small, (small * 1.3).clamp(0, 1).sqrt()), want)
+    in_place = img.clone()
+    assert fast.apply_affine(in_place, coeffs, out=in_place) is in_place
+    assert torch.equal(in_place, full)
+    with pytest.raises(ImageTypeError):
+        fast.downscale_uint8(img, (10, 10))
+    with pytest.raises(InvalidImageError):
+        fast.apply_affine_uint8(rgb[..., :2], coeffs)
+    with pytest.raises(InvalidImageError):
+        fast.apply_affine(img, coeffs, out=img[:, :, :10])
+    with pytest.raises(OptionError):
+        fast.downscale_uint8(rgb, (302, 10))
+
+
+def test_fast_proxy_pass_precision(level2_path, astronaut) -> None:
+    """By default exact mode is float32 on CPU and the proxy pass bfloat16 where the CPU
+    computes it natively; an explicit dtype is used for both."""
+    default = ExposureCorrector(level2_path, device="cpu")
+    fp32 = ExposureCorrector(level2_path, device="cpu", dtype="float32")
+    native = native_bfloat16(torch.device("cpu"))
+    assert default.dtype == fp32.proxy_dtype == torch.float32
+    assert default.proxy_dtype == (torch.bfloat16 if native else torch.float32)
+    big = np.zeros((4000, 6000, 3), np.uint8)
+    assert str(default.proxy_dtype).removeprefix("torch.") in str(default.plan(big))
+    assert "float32" in str(fp32.plan(big)) and "float32" in str(default.plan(astronaut))
+    assert np.array_equal(default(astronaut, mode="exact"), fp32(astronaut, mode="exact"))
+    fast_default = default(astronaut, mode="fast", proxy_size=256)
+    fast_fp32 = fp32(astronaut, mode="fast", proxy_size=256)
+    assert psnr(fast_default, fast_fp32) >= 40  # bfloat16: measured 49 dB here

@@ -88,6 +88,8 @@ class Plan:
     reason: str = ""
     live_tokens: int | None = None
     """Tokens (1/16 of the pixels) whose attention state an exact pass keeps; None: all."""
+    dtype: torch.dtype = torch.float32
+    """Compute dtype of the network's pass (the proxy's in fast mode)."""
 
     @property
     def tiles(self) -> int:
@@ -98,6 +100,7 @@ class Plan:
 
     def __str__(self) -> str:
         size = f"tile {self.tile_size}" if self.mode == "exact" else f"proxy {self.proxy_size}"
+        size += f", {str(self.dtype).removeprefix('torch.')}"
         text = f"{self.mode} ({size}) for {self.width}×{self.height}: {self.reason}"
         if self.mode == "exact":
             text += "; whole image in one tile" if self.tiles == 1 else f"; {self.tiles} tiles"
@@ -170,9 +173,12 @@ def plan(
     tile_size: int | None = None,
     proxy_size: int | None = None,
     max_memory: int | None = None,
+    proxy_dtype: torch.dtype | None = None,
 ) -> Plan:
     """Decide mode and sizes for an image of ``height × width`` pixels; ``max_memory``
-    (bytes) replaces the default budget, :data:`MEMORY_FRACTION` of the free memory."""
+    (bytes) replaces the default budget, :data:`MEMORY_FRACTION` of the free memory.
+    ``dtype`` is the exact pass's compute dtype, ``proxy_dtype`` the fast path's (default:
+    the same)."""
     if mode not in MODES:
         raise OptionError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if tile_size is not None and (tile_size < 64 or tile_size % 4):
@@ -198,5 +204,7 @@ def plan(
         elif tile_size is None:
             reason += f"; tile sized for {MEMORY_FRACTION:.0%} of free {device.type} memory"
         tile, live = exact_sizes(height, width, device, dtype, tile_size, max_memory)
-        return Plan("exact", height, width, tile_size=tile, reason=reason, live_tokens=live)
-    return Plan("fast", height, width, proxy_size=proxy, reason=reason)
+        return Plan(
+            "exact", height, width, tile_size=tile, reason=reason, live_tokens=live, dtype=dtype
+        )
+    return Plan("fast", height, width, proxy_size=proxy, reason=reason, dtype=proxy_dtype or dtype)

@@ -21,6 +21,8 @@ Coefficients are (N, 12, h, w): channels 0-8 are A row by row (output channel c 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -30,10 +32,13 @@ __all__ = [
     "DEFAULT_EPS",
     "DEFAULT_RADIUS",
     "apply_affine",
+    "apply_affine_uint8",
     "downscale",
+    "downscale_uint8",
     "fit_local_affine",
     "proxy_size",
     "transfer",
+    "transfer_uint8",
 ]
 
 DEFAULT_RADIUS = 8
@@ -46,8 +51,11 @@ _PRIOR_DELTA = 0.05
 """Offset of the gain prior: the ridge term pulls each diagonal coefficient towards the
 window's mean gain ``(out + delta) / (in + delta)`` instead of towards zero, so flat or
 nearly black windows get a plain gain rather than a flattened output."""
-_STRIP_PIXELS = 1 << 18
-"""Full-resolution pixels per strip in apply_affine; bounds its temporaries (12 MB each)."""
+_FIT_ROWS = 256
+"""Proxy rows per block of the local fit (see :func:`_solve`)."""
+_STRIP_PIXELS = 1 << 17
+"""Full-resolution pixels per strip in apply_affine: its temporaries (6 MB for the
+upsampled coefficients) mostly stay in the CPU cache; larger strips were slower."""
 
 
 def proxy_size(h: int, w: int, long_side: int = 1024, multiple: int = 4) -> tuple[int, int]:
@@ -94,6 +102,38 @@ def downscale(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return x if batched else x[0]
 
 
+def downscale_uint8(rgb: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """:func:`downscale` of an 8-bit ``H×W×3`` photo: (1, 3, h, w) float32 in [0, 1].
+
+    Rows are converted to float a block at a time and averaged across the width, then each
+    proxy row is the mean of the rows it covers (the same windows as ``mode="area"``), so no
+    full-size float copy is made.
+    """
+    _check_uint8_rgb(rgb)
+    height, width = rgb.shape[:2]
+    h, w = size
+    if not (0 < h <= height and 0 < w <= width):
+        raise OptionError(
+            f"downscale_uint8: size {tuple(size)} must be positive and at most the image size "
+            f"{(height, width)}"
+        )
+    index = torch.arange(h + 1, device=rgb.device)
+    starts = (index[:-1] * height) // h
+    ends = -((-(index[1:] * height)) // h)
+    out = torch.empty(3, h, w, device=rgb.device)
+    step = max(1, _STRIP_PIXELS // width * h // height)
+    for top in range(0, h, step):
+        bottom = min(top + step, h)
+        r0, r1 = int(starts[top]), int(ends[bottom - 1])
+        block = rgb[r0:r1].permute(2, 0, 1).float()
+        block = F.adaptive_avg_pool2d(block, (r1 - r0, w))
+        source = torch.arange(r0, r1, device=rgb.device)
+        inside = (source >= starts[top:bottom, None]) & (source < ends[top:bottom, None])
+        weights = inside / (ends[top:bottom] - starts[top:bottom])[:, None]
+        torch.matmul(weights, block, out=out[:, top:bottom])
+    return out.div_(255).unsqueeze(0)
+
+
 def fit_local_affine(
     proxy_in: torch.Tensor,
     proxy_out: torch.Tensor,
@@ -124,11 +164,37 @@ def fit_local_affine(
 
 
 def _solve(guide: torch.Tensor, target: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
-    """Ridge-regularised local affine fit (with the gain prior), box-averaged coefficients."""
+    """Ridge-regularised local affine fit (with the gain prior), box-averaged coefficients.
+
+    Done in blocks of :data:`_FIT_ROWS` rows, each with the ``2·radius`` rows of context its
+    two box filters need: whole-proxy temporaries would be tens of megabytes each, and fresh
+    memory of that size costs more to fault in than the arithmetic (the same reason as in
+    :mod:`exposure_slot.highres.exact`).
+    """
+    height = guide.shape[-2]
+    out = guide.new_empty(guide.shape[0], 12, *guide.shape[-2:])
+    for top in range(0, height, _FIT_ROWS):
+        bottom = min(top + _FIT_ROWS, height)
+        c0, c1 = max(top - radius, 0), min(bottom + radius, height)  # coefficient rows
+        s0, s1 = max(c0 - radius, 0), min(c1 + radius, height)  # statistics rows
+        means = _box(_statistics(guide[:, :, s0:s1], target[:, :, s0:s1]), radius, s0, height)
+        coeffs = _coefficients(means[:, :, c0 - s0 : c1 - s0], eps)
+        out[:, :, top:bottom] = _box(coeffs, radius, c0, height)[:, :, top - c0 : bottom - c0]
+    return out
+
+
+def _statistics(guide: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-pixel input, output and the products whose window means the fit needs:
+    (N, 21, h, w) = in (3), out (3), in_i·in_j for i ≤ j (6), out_c·in_i (9)."""
     pairs = [(i, j) for i in range(3) for j in range(i, 3)]
     products = [guide[:, i] * guide[:, j] for i, j in pairs]
     products += [target[:, c] * guide[:, i] for c in range(3) for i in range(3)]
-    means = _box(torch.cat([guide, target, torch.stack(products, 1)], 1), radius)
+    return torch.cat([guide, target, torch.stack(products, 1)], 1)
+
+
+def _coefficients(means: torch.Tensor, eps: float) -> torch.Tensor:
+    """Solve each window's ridge regression from the window means of :func:`_statistics`."""
+    pairs = [(i, j) for i in range(3) for j in range(i, 3)]
     mean_in, mean_out = means[:, 0:3], means[:, 3:6]
     second = means[:, 6:12]
     cross = means[:, 12:21]
@@ -149,11 +215,15 @@ def _solve(guide: torch.Tensor, target: torch.Tensor, radius: int, eps: float) -
     offsets = [
         mean_out[:, c] - sum(coeffs[3 * c + i] * mean_in[:, i] for i in range(3)) for c in range(3)
     ]
-    return _box(torch.stack(coeffs + offsets, 1), radius)
+    return torch.stack(coeffs + offsets, 1)
 
 
 def apply_affine(
-    full_in: torch.Tensor, coeffs: torch.Tensor, *, strip_rows: int | None = None
+    full_in: torch.Tensor,
+    coeffs: torch.Tensor,
+    *,
+    strip_rows: int | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Apply proxy coefficients to the full-resolution input; returns the clipped output.
 
@@ -162,7 +232,9 @@ def apply_affine(
     rows a strip needs, then between rows by a small matrix product) and applied per pixel.
     Work is done in horizontal strips of ``strip_rows`` rows (default: about a quarter
     megapixel), so the temporary memory is O(strip) and the only full-size tensors are the
-    input and the output. The output has the dtype of ``full_in``.
+    input and the output. The output has the dtype of ``full_in``; ``out`` (a tensor like
+    ``full_in``, or ``full_in`` itself: each strip is read before it is written) receives it
+    instead of a new tensor.
     """
     image, batched = _as_batch(full_in, "full_in")
     if not (isinstance(coeffs, torch.Tensor) and coeffs.is_floating_point()):
@@ -179,10 +251,74 @@ def apply_affine(
     if isinstance(strip_rows, bool) or not isinstance(strip_rows, int) or strip_rows < 1:
         raise OptionError(f"apply_affine: strip_rows must be a positive int, got {strip_rows!r}")
 
+    if out is None:
+        out = torch.empty_like(image)
+    elif not isinstance(out, torch.Tensor) or (out.shape, out.dtype, out.device) != (
+        full_in.shape,
+        image.dtype,
+        image.device,
+    ):
+        raise InvalidImageError(
+            f"apply_affine: out must be a tensor of the shape, dtype and device of full_in "
+            f"{tuple(full_in.shape)}"
+        )
+    result = out if batched else out.unsqueeze(0)
+
+    def write(rows: slice, c: int, value: torch.Tensor) -> None:
+        _decode(value, result[:, c, rows])
+
     grid = grid.to(image.device)
-    rows0, rows1, row_weight = _linear_taps(grid.shape[-2], height, image.device, grid.dtype)
+    _apply_strips(grid, height, width, strip_rows, lambda rows: image[:, :, rows], write)
+    return out
+
+
+def apply_affine_uint8(rgb: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+    """:func:`apply_affine` for an 8-bit ``H×W×3`` photo: uint8 in, uint8 out (rounded).
+
+    The same arithmetic on each strip (converted to float there), so no full-size float
+    copy of the photo or of the result is ever made; fresh memory of that size costs this
+    much time to fault in as the rest of the transfer.
+    """
+    _check_uint8_rgb(rgb)
+    height, width = rgb.shape[:2]
+    grid = coeffs if coeffs.dim() == 4 else coeffs.unsqueeze(0)
+    if not coeffs.is_floating_point() or grid.dim() != 4 or grid.shape[:2] != (1, 12):
+        raise InvalidImageError(
+            f"apply_affine_uint8: coeffs of shape {tuple(coeffs.shape)} are not (1, 12, h, w) "
+            "float coefficients from fit_local_affine"
+        )
+    grid = grid.to(rgb.device)
+    out = torch.empty_like(rgb)
+    strip_rows = max(1, _STRIP_PIXELS // width)
+    planes = grid.new_empty(1, 3, strip_rows, width)
+
+    def read(rows: slice) -> torch.Tensor:
+        strip = planes[:, :, : rows.stop - rows.start]
+        return strip.copy_(rgb[rows].permute(2, 0, 1)).div_(255)
+
+    def write(rows: slice, c: int, value: torch.Tensor) -> None:
+        strip = planes[:, :, : rows.stop - rows.start]
+        _decode(value, strip[:, c])
+        if c == 2:
+            out[rows] = strip[0].permute(1, 2, 0).mul(255).round_()
+
+    _apply_strips(grid, height, width, strip_rows, read, write)
+    return out
+
+
+def _apply_strips(
+    grid: torch.Tensor,
+    height: int,
+    width: int,
+    strip_rows: int,
+    read: Callable[[slice], torch.Tensor],
+    write: Callable[[slice, int, torch.Tensor], None],
+) -> None:
+    """The loop of :func:`apply_affine`: ``read(rows)`` gives a strip of the input (N, 3,
+    rows, width) in [0, 1]; ``write(rows, c, value)`` takes output channel c of the strip
+    in the fitting domain (and may clip it in place), after the strip was read."""
+    rows0, rows1, row_weight = _linear_taps(grid.shape[-2], height, grid.device, grid.dtype)
     first, last = rows0.tolist(), rows1.tolist()
-    out = torch.empty_like(image)
     for top in range(0, height, strip_rows):
         rows = slice(top, min(top + strip_rows, height))
         g0, g1 = first[rows.start], last[rows.stop - 1] + 1
@@ -190,14 +326,13 @@ def apply_affine(
         band = torch.matmul(
             _blend_matrix(rows0[rows] - g0, rows1[rows] - g0, row_weight[rows], g1 - g0), wide
         )
-        strip = _encode(image[:, :, rows].to(grid.dtype))
+        strip = _encode(read(rows).to(grid.dtype))
         for c in range(3):
             value = band[:, 9 + c].addcmul(band[:, 3 * c], strip[:, 0])
             value.addcmul_(band[:, 3 * c + 1], strip[:, 1]).addcmul_(
                 band[:, 3 * c + 2], strip[:, 2]
             )
-            out[:, c, rows] = _decode(value)
-    return out if batched else out[0]
+            write(rows, c, value)
 
 
 def transfer(
@@ -207,11 +342,13 @@ def transfer(
     *,
     radius: int = DEFAULT_RADIUS,
     eps: float = DEFAULT_EPS,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Carry the correction ``proxy_in -> proxy_out`` over to ``full_in``, clipped to [0, 1].
 
     ``proxy_in`` should be ``downscale(full_in, proxy_size(...))``. When the proxy already has
     the full resolution, ``proxy_out`` is the exact answer and is returned (clipped) as is.
+    ``out``: see :func:`apply_affine` (where the result is written when the proxy is smaller).
     """
     image, batched = _as_batch(full_in, "full_in")
     small, _ = _as_batch(proxy_in, "proxy_in")
@@ -236,8 +373,39 @@ def transfer(
         result = result.to(image.dtype).clamp(0, 1)
     else:
         coeffs = fit_local_affine(small, _as_batch(proxy_out, "proxy_out")[0], radius, eps)
-        result = apply_affine(image, coeffs)
+        result = apply_affine(image, coeffs, out=None if out is None else _as_batch(out, "out")[0])
     return result if batched else result[0]
+
+
+def transfer_uint8(
+    rgb: torch.Tensor,
+    proxy_in: torch.Tensor,
+    proxy_out: torch.Tensor,
+    *,
+    radius: int = DEFAULT_RADIUS,
+    eps: float = DEFAULT_EPS,
+) -> torch.Tensor:
+    """:func:`transfer` for an 8-bit ``H×W×3`` photo (``proxy_in`` from
+    :func:`downscale_uint8`): returns the corrected photo as ``H×W×3`` uint8."""
+    _check_uint8_rgb(rgb)
+    small, _ = _as_batch(proxy_in, "proxy_in")
+    if small.shape[0] != 1 or small.shape[-2] > rgb.shape[0] or small.shape[-1] > rgb.shape[1]:
+        raise InvalidImageError(
+            f"transfer_uint8: proxy_in {tuple(proxy_in.shape)} does not belong to a photo of "
+            f"{tuple(rgb.shape)}"
+        )
+    return apply_affine_uint8(rgb, fit_local_affine(small, proxy_out, radius, eps))
+
+
+def _check_uint8_rgb(rgb: torch.Tensor) -> None:
+    if not isinstance(rgb, torch.Tensor) or rgb.dtype != torch.uint8:
+        raise ImageTypeError(f"expected an H×W×3 uint8 tensor, got {_describe(rgb)}")
+    if rgb.dim() != 3 or rgb.shape[2] != 3 or rgb.numel() == 0:
+        raise InvalidImageError(f"expected an H×W×3 uint8 tensor, got shape {tuple(rgb.shape)}")
+
+
+def _describe(x: object) -> str:
+    return f"{type(x).__name__} of dtype {x.dtype}" if hasattr(x, "dtype") else type(x).__name__
 
 
 def _as_batch(img: torch.Tensor, name: str) -> tuple[torch.Tensor, bool]:
@@ -267,23 +435,27 @@ def _encode(x: torch.Tensor) -> torch.Tensor:
     return x.clamp(min=0).sqrt()
 
 
-def _decode(y: torch.Tensor) -> torch.Tensor:
-    """Map fitting-domain values back to [0, 1]."""
-    return y.clamp(0, 1).square()
+def _decode(y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Map fitting-domain values back to [0, 1] into ``out`` (``y`` is clipped in place)."""
+    return torch.square(y.clamp_(0, 1), out=out)
 
 
-def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean over (2·radius+1)² windows, shrunk at the borders.
+def _box(x: torch.Tensor, radius: int, top: int = 0, height: int | None = None) -> torch.Tensor:
+    """Mean over (2·radius+1)² windows, shrunk at the image borders.
 
-    Separable sums by depthwise convolutions in channels-last layout (on CPU several
-    times faster than average pooling), divided by the number of pixels in each window.
+    ``x`` holds rows ``top ..`` of an image of ``height`` rows (default: all of them); rows
+    whose windows reach beyond ``x`` without reaching the image border come out wrong, and
+    the caller drops them. Separable sums by depthwise convolutions in channels-last layout
+    (on CPU several times faster than average pooling), divided by the number of image
+    pixels in each window.
     """
     channels, (h, w) = x.shape[1], x.shape[-2:]
     k = 2 * radius + 1
     x = x.contiguous(memory_format=torch.channels_last)
     sums = F.conv2d(x, x.new_ones(channels, 1, 1, k), padding=(0, radius), groups=channels)
     sums = F.conv2d(sums, x.new_ones(channels, 1, k, 1), padding=(radius, 0), groups=channels)
-    return sums / (_window(h, radius, x)[:, None] * _window(w, radius, x))
+    rows = _window(h if height is None else height, radius, x)[top : top + h]
+    return sums / (rows[:, None] * _window(w, radius, x))
 
 
 def _window(n: int, radius: int, like: torch.Tensor) -> torch.Tensor:
