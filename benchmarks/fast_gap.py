@@ -12,6 +12,9 @@ reasons, measured separately here for each photo and proxy size (PSNR in dB, flo
   answered at the proxy size as it does at full size (an upper bound on the transfer's part).
 - ``fast``: the transfer of the network's proxy output (what ``mode="fast"`` returns,
   before rounding to 8 bits), against exact mode.
+- ``fp32 proxy``: the same with the proxy pass in float32 instead of the corrector's
+  ``proxy_dtype`` (bfloat16 on CPUs that compute it natively; else the two columns agree):
+  what the faster precision costs.
 
 Photos are brought to the size of ``--mp`` as in benchmarks/highres.py (default 12: 4000×3000).
 The README's figures come from the lomiri photos listed there::
@@ -42,14 +45,18 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return evaluation.psnr(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy())
 
 
-def gaps(corrector: ExposureCorrector, x: torch.Tensor, proxies: list[int]) -> list[dict]:
-    """The three PSNRs of the module docstring for one photo (3, H, W) and each proxy."""
+def gaps(
+    corrector: ExposureCorrector, fp32: ExposureCorrector, x: torch.Tensor, proxies: list[int]
+) -> list[dict]:
+    """The PSNRs of the module docstring for one photo (3, H, W) and each proxy; ``fp32`` is
+    the same network with every pass in float32."""
     exact = corrector(x, mode="exact")
     rows = []
     for long_side in proxies:
         size = fast.proxy_size(*x.shape[-2:], long_side=long_side)
         small_in = fast.downscale(x, size)
         small_net = corrector(small_in, mode="fast", proxy_size=long_side)  # the proxy pass
+        small_fp32 = fp32(small_in, mode="fast", proxy_size=long_side)
         small_exact = fast.downscale(exact, size)
         rows.append(
             {
@@ -57,6 +64,7 @@ def gaps(corrector: ExposureCorrector, x: torch.Tensor, proxies: list[int]) -> l
                 "network": psnr(small_net, small_exact),
                 "transfer": psnr(fast.transfer(x, small_in, small_exact), exact),
                 "fast": psnr(fast.transfer(x, small_in, small_net), exact),
+                "fp32": psnr(fast.transfer(x, small_in, small_fp32), exact),
             }
         )
     return rows
@@ -71,17 +79,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     corrector = ExposureCorrector(args.weights, device="cpu")
+    fp32 = ExposureCorrector(args.weights, device="cpu", dtype="float32")
     named = [(p.stem, read_photo(p)) for p in args.photos] if args.photos else sample_photos()
     width, height = SIZES[args.mp]
     print(f"{width}×{height}, weights {args.weights}, {torch.get_num_threads()} thread(s)")
-    print(f"{'photo':36s} {'proxy':>5s} {'network':>8s} {'transfer':>8s} {'fast':>8s}")
+    print(f"proxy pass in {str(corrector.proxy_dtype).removeprefix('torch.')}")
+    print(
+        f"{'photo':36s} {'proxy':>5s} {'network':>8s} {'transfer':>8s} {'fast':>8s} "
+        f"{'fp32 proxy':>10s}"
+    )
     for name, rgb in named:
         start = time.perf_counter()
         x = torch.from_numpy(fit(rgb, (width, height))).permute(2, 0, 1).float() / 255
-        for row in gaps(corrector, x, args.proxies):
+        for row in gaps(corrector, fp32, x, args.proxies):
             print(
                 f"{name[:36]:36s} {row['proxy']:5d} {row['network']:8.2f} "
-                f"{row['transfer']:8.2f} {row['fast']:8.2f}",
+                f"{row['transfer']:8.2f} {row['fast']:8.2f} {row['fp32']:10.2f}",
                 flush=True,
             )
         print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)

@@ -25,7 +25,12 @@ import torch
 from tqdm import tqdm
 
 from . import __version__, evaluation, training
-from .corrector import ExposureCorrector, default_device, resolve_precision
+from .corrector import (
+    ExposureCorrector,
+    default_device,
+    resolve_precision,
+    resolve_proxy_precision,
+)
 from .errors import (
     ExposureSlotError,
     OptionError,
@@ -657,6 +662,8 @@ def _run_info(args: argparse.Namespace) -> int:
     print(f"torch {torch.__version__} ({cuda})")
     print(f"device: {device}")
     print(f"dtype: {str(resolve_precision(device, args.dtype)).removeprefix('torch.')}")
+    proxy = resolve_proxy_precision(device, args.dtype)
+    print(f"fast-mode proxy dtype: {str(proxy).removeprefix('torch.')}")
     try:
         corrector = _load_corrector(args)
     except WeightsNotFoundError as exc:

@@ -400,7 +400,8 @@ def test_info_names_version_device_dtype_and_weights(tmp_path, capsys):
     out = capsys.readouterr().out
     sha = hashlib.sha256(Path(WEIGHTS).read_bytes()).hexdigest()
     assert f"exposure-slot {__version__}" in out
-    assert "device: cpu\n" in out and "dtype: bfloat16\n" in out
+    assert "device: cpu\n" in out and "\ndtype: bfloat16\n" in out
+    assert "fast-mode proxy dtype: bfloat16\n" in out  # an explicit dtype is used for both
     assert "weights: level2_seed0.pth\n" in out and f"sha256: {sha}\n" in out
     assert "licence: not stated" in out
 
@@ -412,6 +413,8 @@ def test_info_on_the_default_weights_gives_their_licence(capsys):
     info = corrector.weights_info
     assert f"weights: {info.name}\n" in out and f"sha256: {info.sha256}\n" in out
     assert f"licence: {info.licence}\n" in out and info.licence
+    proxy = str(corrector.proxy_dtype).removeprefix("torch.")
+    assert "\ndtype: float32\n" in out and f"fast-mode proxy dtype: {proxy}\n" in out
 
 
 # --- in a process of its own ----------------------------------------------------------------
