@@ -94,13 +94,18 @@ def fit(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def run_case(
-    mode: str, img: np.ndarray, weights: str, proxy: int | None, max_memory: int | None
+    mode: str,
+    img: np.ndarray,
+    weights: str,
+    proxy: int | None,
+    max_memory: int | None,
+    dtype: str | None = None,
 ) -> tuple[np.ndarray, dict]:
     """One correction of ``img`` in ``mode``, timed after a warm-up."""
     from exposure_slot import ExposureCorrector, images
     from exposure_slot.corrector import pad_to_multiple
 
-    corrector = ExposureCorrector(weights, device="cpu")
+    corrector = ExposureCorrector(weights, device="cpu", dtype=dtype)
 
     def whole(image: np.ndarray) -> np.ndarray:
         batch, restore = images.to_batch(image)
@@ -157,6 +162,7 @@ class Runner:
         out = self.folder / f"{mode}-{mp}-{photo}-{proxy}.npy"
         cmd = [sys.executable, __file__, "--case", mode, str(mp), str(photo), str(proxy)]
         cmd += ["--output", str(out), "--weights", self.args.weights]
+        cmd += ["--dtype", self.args.dtype] if self.args.dtype else []
         cmd += ["--max-memory", str(self.args.max_memory or 0)]
         cmd += ["--photos", *map(str, self.args.photos or [])]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -248,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proxies", type=int, nargs="*", default=PROXIES)
     parser.add_argument("--weights", default="default", help="weights (default: bundled)")
     parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        help="every pass in this dtype (default: the corrector's: float32, the fast path's "
+        "proxy pass in bfloat16 on CPUs that compute it natively)",
+    )
+    parser.add_argument(
         "--max-memory", type=int, metavar="MIB", help="also run exact mode in this budget"
     )
     parser.add_argument("--case", nargs=4, help=argparse.SUPPRESS)
@@ -257,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         mode, mp, photo, proxy = args.case[0], *map(int, args.case[1:])
         img = fit(photos_of(args)[photo][1], SIZES[mp])
         budget = args.max_memory * 2**20 if args.max_memory else None
-        out, info = run_case(mode, img, args.weights, proxy or None, budget)
+        out, info = run_case(mode, img, args.weights, proxy or None, budget, args.dtype)
         np.save(args.output, out)
         print(json.dumps(info))
         return 0
@@ -266,13 +278,14 @@ def main(argv: list[str] | None = None) -> int:
 
     photos = photos_of(args)
     start = time.perf_counter()
-    corrector = ExposureCorrector(args.weights, device="cpu")
+    corrector = ExposureCorrector(args.weights, device="cpu", dtype=args.dtype)
     weights = corrector.weights_info.name
     threads = f"{torch.get_num_threads()} thread(s)"
     omp = os.environ.get("OMP_NUM_THREADS", "unset")
     names = ", ".join(name for name, _ in photos)
     print(f"torch {torch.__version__}, {threads} (OMP_NUM_THREADS={omp}), {platform.machine()}")
-    print(f"weights {weights}; photos: {names}", flush=True)
+    precision = f"{corrector.dtype}, fast-mode proxy pass {corrector.proxy_dtype}"
+    print(f"weights {weights}; {precision}; photos: {names}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         # One copy of the weights for every case, even if the default ones change meanwhile.
         args.weights = str(corrector.save_pretrained(Path(tmp) / "weights"))

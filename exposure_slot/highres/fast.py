@@ -455,7 +455,7 @@ def _box(x: torch.Tensor, radius: int, top: int = 0, height: int | None = None) 
     sums = F.conv2d(x, x.new_ones(channels, 1, 1, k), padding=(0, radius), groups=channels)
     sums = F.conv2d(sums, x.new_ones(channels, 1, k, 1), padding=(radius, 0), groups=channels)
     rows = _window(h if height is None else height, radius, x)[top : top + h]
-    return sums / (rows[:, None] * _window(w, radius, x))
+    return sums.contiguous().div_(rows[:, None] * _window(w, radius, x))
 
 
 def _window(n: int, radius: int, like: torch.Tensor) -> torch.Tensor:
