@@ -128,6 +128,21 @@ def test_to_uint_rounds_to_nearest_and_clips():
         from_uint(np.zeros(3, dtype=np.int32))
 
 
+def test_to_uint_on_a_large_photo_in_any_memory_order(astronaut):
+    """Quantised a block of rows at a time: the same as whole-array rounding, whatever the
+    memory order, and a NaN in the last row is still found."""
+    photo = np.tile(from_uint(astronaut), (3, 2, 1)) * 1.1 - 0.05  # 1536×1024, values beyond [0, 1]
+    planar = np.ascontiguousarray(photo.transpose(2, 0, 1)).transpose(1, 2, 0)
+    for values in (photo, planar, photo.astype(np.float64)):
+        for bits in (8, 16):
+            scale = np.float32(2**bits - 1)
+            wanted = np.rint(np.clip(values, 0, 1) * scale).astype(f"uint{bits}")
+            assert np.array_equal(to_uint(values, bits), wanted)
+    photo[-1, -1, 2] = np.nan
+    with pytest.raises(InvalidImageError, match="NaN"):
+        to_uint(photo, 8)
+
+
 # --- 8-bit round trips --------------------------------------------------------------------------
 
 
