@@ -7,6 +7,7 @@
 
 from .corrector import ExposureCorrector, SlotMaps
 from .errors import (
+    CompileError,
     DownloadError,
     ExposureSlotError,
     ImageReadError,
@@ -25,6 +26,7 @@ from .network import ExposureSlotNet, NetConfig
 __version__ = "0.1.0"
 
 __all__ = [
+    "CompileError",
     "DownloadError",
     "ExposureCorrector",
     "ExposureSlotError",

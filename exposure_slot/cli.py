@@ -123,7 +123,14 @@ def _model_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--dtype",
         choices=("float32", "float16", "bfloat16"),
-        help="compute precision (default: float16 on CUDA, float32 elsewhere)",
+        help="compute precision of every pass (default: float16 on CUDA, float32 elsewhere, "
+        "with fast mode's proxy pass in bfloat16 on CPUs that have native bfloat16)",
+    )
+    group.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the network's local stages with torch.compile (the first image of each "
+        "size compiles, which takes a while)",
     )
     return common
 
@@ -199,7 +206,9 @@ def _load_corrector(args: argparse.Namespace) -> ExposureCorrector:
     hub = {"revision": args.revision} if args.revision else {}
     device = _device(args.device)
     try:
-        return ExposureCorrector(args.weights, device=device, dtype=args.dtype, **hub)
+        return ExposureCorrector(
+            args.weights, device=device, dtype=args.dtype, compile=args.compile, **hub
+        )
     except WeightsNotFoundError as exc:
         if args.weights != "default":
             raise

@@ -20,7 +20,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import highres, images
-from .errors import ExposureSlotError, ImageTypeError, OptionError, UnsupportedPrecisionError
+from .errors import (
+    CompileError,
+    ExposureSlotError,
+    ImageTypeError,
+    OptionError,
+    UnsupportedPrecisionError,
+)
 from .highres import Plan, fast
 from .highres.exact import exact_forward
 from .network import ExposureSlotNet, NetOutput
@@ -152,6 +158,8 @@ class ExposureCorrector:
     what it returns when run alone. On CPU the same input gives bitwise the same output,
     call after call and corrector after corrector with the same weights, at a fixed
     ``torch.get_num_threads()`` (other thread counts may change the last bit).
+    ``compile=True`` compiles the network's local stages with ``torch.compile`` (opt-in:
+    the first image of each size compiles, which takes a while; see the README's figures).
     """
 
     def __init__(
@@ -160,6 +168,7 @@ class ExposureCorrector:
         *,
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        compile: bool = False,
         **hub_kwargs: Any,
     ):
         self.device = torch.device(device) if device is not None else default_device()
@@ -170,6 +179,13 @@ class ExposureCorrector:
         self._proxy_net = self.net
         if self.proxy_dtype != self.dtype:
             self._proxy_net = copy.deepcopy(self.net).set_precision(self.proxy_dtype)
+        if not isinstance(compile, bool):
+            raise OptionError(f"compile must be True or False, not {compile!r}")
+        self.compiled = compile
+        if compile:
+            self.net.compile_stages()
+            if self._proxy_net is not self.net:
+                self._proxy_net.compile_stages()
         self._lock = threading.Lock()
 
     @classmethod
@@ -179,12 +195,13 @@ class ExposureCorrector:
         *,
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        compile: bool = False,
         **hub_kwargs: Any,
     ) -> ExposureCorrector:
         """Load from a file, folder, manifest name or Hub repo id (``revision=``,
         ``cache_dir=``, ``token=``, ``local_files_only=``, ``force_download=``; ``manifest=``
         a manifest file of your own for names). Unknown options are an OptionError."""
-        return cls(source, device=device, dtype=dtype, **hub_kwargs)
+        return cls(source, device=device, dtype=dtype, compile=compile, **hub_kwargs)
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write a Hub-ready folder: ``model.safetensors`` (inference keys, float32),
@@ -344,7 +361,16 @@ class ExposureCorrector:
         with self._lock, torch.inference_mode():
             x = pad_to_multiple(batch.to(self.device, net.conv_in.weight.dtype))
             tile = tile_size or max(x.shape[-2:])
-            out = exact_forward(net, x, tile, live_tokens=live_tokens, progress=progress)
+            try:
+                out = exact_forward(net, x, tile, live_tokens=live_tokens, progress=progress)
+            except Exception as exc:
+                if not type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                    raise
+                first_line = (str(exc).strip().splitlines() or [""])[0]
+                raise CompileError(
+                    f"torch.compile failed on this machine ({type(exc).__name__}: "
+                    f"{first_line}); run without compile=True / --compile"
+                ) from exc
             out.image = out.image[..., :h, :w].float().clamp_(0, 1)
         return out
 

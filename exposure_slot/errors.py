@@ -54,3 +54,7 @@ class UnsupportedPrecisionError(ExposureSlotError, ValueError):
 
 class OptionError(ExposureSlotError, ValueError):
     """An option passed to the corrector or the CLI is not valid."""
+
+
+class CompileError(ExposureSlotError, OSError):
+    """``torch.compile`` (an opt-in) failed on this machine, e.g. no working C++ compiler."""

@@ -361,6 +361,24 @@ class ExposureSlotNet(nn.Module):
             out.slot_map = self.slot_decoder(slot_map.to(c3.dtype))
         return out
 
+    def compile_stages(self) -> ExposureSlotNet:
+        """Compile the local stages (encoder, FFN, decoder) with ``torch.compile``.
+
+        They are per-pixel operations and convolutions that inductor can fuse; the slot
+        attention, a stepwise computation over the sums over pixels, stays eager. Each new
+        stage-tile shape compiles on first use, so the first image is slow.
+        """
+        for owner, name in [
+            (self, "full_features"),
+            (self, "half_features"),
+            (self, "deep"),
+            (self, "decode_half"),
+            (self, "decode_full"),
+            (self.block, "feed_forward"),
+        ]:
+            setattr(owner, name, torch.compile(getattr(owner, name)))
+        return self
+
     def set_precision(self, dtype: torch.dtype) -> ExposureSlotNet:
         """Cast to ``dtype`` but keep the slot attention in float32 (see its forward)."""
         self.to(dtype)

@@ -22,7 +22,7 @@ from PIL import Image, ImageCms
 from skimage import data
 from test_imageio import bomb_png, make_exif, read_cv2_16bit, save_cv2_16bit
 
-from exposure_slot import ExposureCorrector, __version__, cli
+from exposure_slot import CompileError, ExposureCorrector, __version__, cli
 from exposure_slot.imageio import from_uint, read_image, to_uint, write_image
 from exposure_slot.visualize import TITLE_BAR, palette
 
@@ -579,3 +579,35 @@ def test_output_into_a_closed_pipe_is_not_an_error() -> None:
     reader.wait(timeout=60)
     assert writer.returncode == 0, writer.stderr
     assert "Broken pipe" not in writer.stderr
+
+
+@pytest.mark.slow
+def test_compile_option_gives_the_eager_result(tmp_path, corrector):
+    """--compile (torch.compile of the local stages): the same picture as the eager network,
+    in exact and fast mode. Slow: compiling takes about a minute here."""
+    source = save(tmp_path / "a.png", ASTRONAUT)
+    rgb = read_image(source).rgb
+    for mode in ("exact", "fast"):
+        out = tmp_path / f"{mode}.png"
+        argv = ["-o", out, "--compile", "--mode", mode, "--proxy-size", "64"]
+        assert correct(source, *argv) == 0
+        wanted = to_uint(corrector(rgb, mode=mode, proxy_size=64), 8)
+        assert np.abs(pixels(out).astype(int) - wanted).max() <= 1
+
+
+@pytest.mark.slow
+def test_a_failed_compile_is_a_clear_error(monkeypatch, level2_path):
+    """A machine whose C++ compiler is missing: CompileError (an OSError) naming the cause
+    and the way out, not inductor's traceback."""
+    import torch._inductor.config as inductor
+
+    monkeypatch.setattr(inductor, "force_disable_caches", True)
+    monkeypatch.setattr(inductor.cpp, "cxx", (None, "/nonexistent/g++"))
+    torch.compiler.reset()  # forget code compiled by earlier tests in this process
+    corrector = ExposureCorrector(level2_path, device="cpu", dtype="float32", compile=True)
+    try:
+        with pytest.raises(CompileError, match="without compile=True") as caught:
+            corrector(ASTRONAUT, mode="exact")
+    finally:
+        torch.compiler.reset()
+    assert isinstance(caught.value, OSError)
