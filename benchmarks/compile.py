@@ -11,25 +11,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from precision import photos
+from precision import photos, timed
 
 from exposure_slot import ExposureCorrector
-
-
-def seconds(corrector: ExposureCorrector, image: np.ndarray) -> tuple[np.ndarray, float]:
-    """One exact-mode correction of ``image`` and its wall time (CUDA synchronised)."""
-    start = time.perf_counter()
-    out = corrector(image, mode="exact")
-    if corrector.device.type == "cuda":
-        torch.cuda.synchronize()
-    return out, time.perf_counter() - start
 
 
 def main() -> int:
@@ -43,8 +33,8 @@ def main() -> int:
     rows, outputs = [], []
     for compiled in (False, True):
         corrector = ExposureCorrector(args.weights, device=args.device, compile=compiled)
-        out, first = seconds(corrector, image)
-        best = min(seconds(corrector, image)[1] for _ in range(args.rounds))
+        (out,), first = timed(corrector, [image], warm_up=False)
+        best = min(timed(corrector, [image], warm_up=False)[1] for _ in range(args.rounds))
         rows.append((compiled, first, best))
         outputs.append(out.astype(int))
     h, w = image.shape[:2]

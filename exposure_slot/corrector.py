@@ -356,7 +356,7 @@ class ExposureCorrector:
         """``net`` (default: the exact pass's) on ``batch`` (padded as the authors do), cropped
         back and clipped; ``tile_size`` None keeps the padded batch in one tile;
         ``live_tokens``: see :func:`exposure_slot.highres.exact.exact_forward`."""
-        net = net or self.net
+        net = self.net if net is None else net
         h, w = batch.shape[-2:]
         with self._lock, torch.inference_mode():
             x = pad_to_multiple(batch.to(self.device, net.conv_in.weight.dtype))
