@@ -11,8 +11,10 @@ from PIL import Image
 
 from exposure_slot import (
     ExposureCorrector,
+    ExposureSlotNet,
     ImageTypeError,
     InvalidImageError,
+    OptionError,
     UnsupportedPrecisionError,
     WeightsError,
     WeightsIntegrityError,
@@ -205,6 +207,14 @@ def test_precision_policy(level2_path) -> None:
     with pytest.raises(UnsupportedPrecisionError):
         ExposureCorrector(level2_path, device="cpu", dtype=torch.int8)
     assert ExposureCorrector(level2_path, device="cpu").dtype == torch.float32
+
+
+def test_compile_is_an_opt_in(level2_path, corrector) -> None:
+    """torch.compile only when asked (tests that compile are slow: tests/test_cli.py)."""
+    assert corrector.compiled is False
+    assert corrector.net.full_features.__func__ is ExposureSlotNet.full_features
+    with pytest.raises(OptionError, match="compile"):
+        ExposureCorrector(level2_path, device="cpu", compile="yes")
 
 
 def test_bfloat16_on_cpu_is_close_to_float32(level2_path, corrector, astronaut) -> None:
