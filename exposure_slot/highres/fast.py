@@ -169,7 +169,8 @@ def _solve(guide: torch.Tensor, target: torch.Tensor, radius: int, eps: float) -
     Done in blocks of :data:`_FIT_ROWS` rows, each with the ``2·radius`` rows of context its
     two box filters need: whole-proxy temporaries would be tens of megabytes each of fresh
     memory to fault in (the reason :mod:`exposure_slot.highres.exact` works in stage tiles);
-    in blocks the fit of a 1024×768 proxy took 0.41 instead of 0.53 s on one core.
+    in blocks the fit of a 1024×768 proxy took 0.41 instead of 0.53 s on one core (one-off
+    timing on this project's CPU).
     """
     height = guide.shape[-2]
     out = guide.new_empty(guide.shape[0], 12, *guide.shape[-2:])
@@ -277,7 +278,8 @@ def apply_affine_uint8(rgb: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
 
     The same arithmetic on each strip (converted to float there), so no full-size float
     copy of the photo or of the result is made: on this project's 2-core CPU, faulting in
-    the fresh memory for one such copy at 12 MP took about as long as the whole transfer.
+    the fresh memory for one such copy at 12 MP took about as long as the whole transfer
+    (one-off profile).
     """
     _check_uint8_rgb(rgb)
     height, width = rgb.shape[:2]
