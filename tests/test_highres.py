@@ -265,6 +265,10 @@ def test_uint8_strip_functions_match_the_float_ones(astronaut) -> None:
         fast.downscale_uint8(img, (10, 10))
     with pytest.raises(InvalidImageError):
         fast.apply_affine_uint8(rgb[..., :2], coeffs)
+    with pytest.raises(ImageTypeError, match="coeffs"):
+        fast.apply_affine_uint8(rgb, coeffs.tolist())
+    with pytest.raises(InvalidImageError, match="coeffs"):
+        fast.apply_affine_uint8(rgb, coeffs[:, :9])
     with pytest.raises(InvalidImageError):
         fast.apply_affine(img, coeffs, out=img[:, :, :10])
     with pytest.raises(OptionError):

@@ -231,21 +231,14 @@ def apply_affine(
     The coefficients are upsampled bilinearly (pixel-centre aligned, like
     ``F.interpolate(align_corners=False)``; across the width first, on the few coefficient
     rows a strip needs, then between rows by a small matrix product) and applied per pixel.
-    Work is done in horizontal strips of ``strip_rows`` rows (default: about a quarter
+    Work is done in horizontal strips of ``strip_rows`` rows (default: about an eighth of a
     megapixel), so the temporary memory is O(strip) and the only full-size tensors are the
     input and the output. The output has the dtype of ``full_in``; ``out`` (a tensor like
     ``full_in``, or ``full_in`` itself: each strip is read before it is written) receives it
     instead of a new tensor.
     """
     image, batched = _as_batch(full_in, "full_in")
-    if not (isinstance(coeffs, torch.Tensor) and coeffs.is_floating_point()):
-        raise ImageTypeError(f"apply_affine: coeffs must be a float tensor, got {type(coeffs)}")
-    grid = coeffs if coeffs.dim() == 4 else coeffs.unsqueeze(0)
-    if grid.dim() != 4 or grid.shape[:2] != (image.shape[0], 12):
-        raise InvalidImageError(
-            f"apply_affine: coeffs of shape {tuple(coeffs.shape)} do not match an image batch "
-            f"of {image.shape[0]}: expected (N, 12, h, w) from fit_local_affine"
-        )
+    grid = _coefficient_grid(coeffs, image.shape[0], "apply_affine")
     height, width = image.shape[-2:]
     if strip_rows is None:
         strip_rows = max(1, _STRIP_PIXELS // width)
@@ -283,13 +276,7 @@ def apply_affine_uint8(rgb: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
     """
     _check_uint8_rgb(rgb)
     height, width = rgb.shape[:2]
-    grid = coeffs if coeffs.dim() == 4 else coeffs.unsqueeze(0)
-    if not coeffs.is_floating_point() or grid.dim() != 4 or grid.shape[:2] != (1, 12):
-        raise InvalidImageError(
-            f"apply_affine_uint8: coeffs of shape {tuple(coeffs.shape)} are not (1, 12, h, w) "
-            "float coefficients from fit_local_affine"
-        )
-    grid = grid.to(rgb.device)
+    grid = _coefficient_grid(coeffs, 1, "apply_affine_uint8").to(rgb.device)
     out = torch.empty_like(rgb)
     strip_rows = max(1, _STRIP_PIXELS // width)
     planes = grid.new_empty(1, 3, strip_rows, width)
@@ -306,6 +293,20 @@ def apply_affine_uint8(rgb: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
 
     _apply_strips(grid, height, width, strip_rows, read, write)
     return out
+
+
+def _coefficient_grid(coeffs: torch.Tensor, batch: int, name: str) -> torch.Tensor:
+    """``coeffs`` from :func:`fit_local_affine` as (N, 12, h, w) for a batch of ``batch``
+    images; anything else is an error naming ``name``."""
+    if not (isinstance(coeffs, torch.Tensor) and coeffs.is_floating_point()):
+        raise ImageTypeError(f"{name}: coeffs must be a float tensor, got {type(coeffs)}")
+    grid = coeffs if coeffs.dim() == 4 else coeffs.unsqueeze(0)
+    if grid.dim() != 4 or grid.shape[:2] != (batch, 12):
+        raise InvalidImageError(
+            f"{name}: coeffs of shape {tuple(coeffs.shape)} do not match an image batch "
+            f"of {batch}: expected (N, 12, h, w) from fit_local_affine"
+        )
+    return grid
 
 
 def _apply_strips(
