@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_slots,
         _add_info,
         _add_convert,
+        _add_export,
         _add_push,
         _add_eval,
     ):
@@ -753,6 +754,29 @@ def _run_info(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------- convert, push
+
+
+def _add_export(commands: Any, model: argparse.ArgumentParser) -> None:
+    sub = _subcommand(
+        commands,
+        "export",
+        _run_export,
+        help="export weights as an ONNX model (needs the [onnx] extra)",
+        description="Export a network as an ONNX model: one whole-image float32 pass with "
+        "dynamic batch, height and width (multiples of 4), outputs clipped to [0, 1] plus the "
+        "slot maps; the weights' name, sha256 and licence go into the model's metadata.",
+    )
+    sub.add_argument("source", metavar="WEIGHTS", help="manifest name (e.g. default), file, "
+                     "folder or Hub repo id")  # fmt: skip
+    sub.add_argument("output", metavar="OUT.onnx", help="model file to write")
+    sub.add_argument("--overwrite", action="store_true", help="replace OUT.onnx if it exists")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    print(export_onnx(args.source, args.output, overwrite=args.overwrite))
+    return 0
 
 
 def _add_convert(commands: Any, model: argparse.ArgumentParser) -> None:
