@@ -5,7 +5,8 @@ Run as ``python benchmarks/contention.py [--photo PHOTO] [--busy 0 1 3] [--runs 
 settings (fast mode) in a fresh process per case, while 0, 1 or 3 other processes keep the
 CPU busy (each a plain Python loop, as a browser tab or another worker would). The thread
 settings compared: one torch thread; torch's default (one per core); the default with
-``OMP_WAIT_POLICY=PASSIVE`` (OpenMP threads sleep instead of spinning while they wait); and
+``OMP_WAIT_POLICY=PASSIVE`` (OpenMP threads sleep instead of spinning while they wait); the
+default with a short spin before sleeping (``GOMP_SPINCOUNT``, libgomp's); and
 then the ``exposure-slot correct`` command line with one thread and with its own defaults,
 each run timed as a whole process (start-up, reading and writing the JPEG included). Prints
 the median of ``--runs`` corrections per case (the command line: of ``--runs`` processes) and
@@ -35,6 +36,7 @@ SETTINGS = {
     "1 torch thread": {"OMP_NUM_THREADS": "1"},
     "default threads": {},
     "default threads, OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "default threads, GOMP_SPINCOUNT=10000": {"GOMP_SPINCOUNT": "10000"},
 }
 """Environment of each library case (on top of this process's, with the OpenMP variables
 removed so that each case starts from torch's defaults)."""
@@ -84,7 +86,7 @@ def worker(photo: Path, runs: int) -> None:
 
 
 def clean_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_", "GOMP_"))}
     return {**env, **extra}
 
 
