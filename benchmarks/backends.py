@@ -25,7 +25,8 @@ import torch
 from machine import describe
 
 from exposure_slot import ExposureCorrector
-from exposure_slot.export import export_onnx, require
+from exposure_slot.export import export_onnx
+from exposure_slot.extras import require
 from exposure_slot.imageio import read_image
 from exposure_slot.samples import sample_path
 

@@ -11,7 +11,6 @@ photos, or half precision. Needs the ``onnx`` extra (``pip install "exposure-slo
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import os
 import warnings
@@ -22,7 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from . import __version__
-from .errors import ExportError, MissingExtraError, OptionError
+from .errors import ExportError, OptionError
+from .extras import require
 from .network import ExposureSlotNet
 from .weights import load_weights
 
@@ -30,16 +30,6 @@ OPSET = 17
 """ONNX opset of the exported graph (ONNX Runtime 1.12 and later run it)."""
 INPUT = "image"
 OUTPUT = "corrected"
-
-
-def require(module: str, extra: str) -> Any:
-    """Import an optional dependency, or say which extra installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingExtraError(
-            f'{module} is not installed: pip install "exposure-slot[{extra}]" ({exc})'
-        ) from None
 
 
 class _Graph(nn.Module):
