@@ -7,8 +7,12 @@ real local cluster (``ray.init(num_cpus=2)``), shared by the module.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -82,8 +86,7 @@ def test_outputs_equal_the_command_line_and_every_input_is_reported(tmp_path):
     assert all(by_input[n]["error"] for n in ("broken.jpg", "empty.png"))
     assert all(by_input[n]["status"] == "written" for n in ("alpha.png", "deep.png", "rotated.jpg"))
     report = [line for line in (tmp_path / "report.jsonl").read_text().splitlines() if line]
-    assert len(report) == 5 and all(set(eval(line.replace("null", "None"))) == set(RESULT_FIELDS)
-                                    for line in report)  # fmt: skip
+    assert len(report) == 5 and all(set(json.loads(line)) == set(RESULT_FIELDS) for line in report)
 
 
 class DiesOnce(CorrectFiles):
@@ -146,3 +149,17 @@ def test_the_image_stage_gives_what_the_corrector_gives():
     for row in sorted(out, key=lambda row: row["n"]):
         expected = corrector(images[row["n"]])
         assert row["image"].dtype == expected.dtype and np.array_equal(row["image"], expected)
+
+
+def test_the_example_runs_on_its_own_sample_folder():
+    example = Path(__file__).parents[1] / "examples" / "ray_cluster.py"
+    done = subprocess.run(  # its own local cluster (Ray's socket paths need a short TMPDIR)
+        [sys.executable, str(example), "--actors", "1"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = Path(done.stdout.strip().splitlines()[-1].removeprefix("wrote "))
+    try:
+        statuses = sorted(json.loads(line)["status"] for line in report.read_text().splitlines())
+        assert statuses == ["failed", "written", "written"]
+    finally:
+        shutil.rmtree(report.parent)
