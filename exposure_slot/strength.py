@@ -3,8 +3,8 @@
 ``strength`` 0 gives the photo back, 1 the network's correction, values in between a
 perceptually even step between them, and values above 1 (up to :data:`MAX_STRENGTH`) go
 further in the same direction. The blend runs in Oklab (Ottosson 2020), where equal steps
-of lightness look equal and hue and chroma are axes of their own, so a half-strength
-result is half as much brighter as it looks, with its colour between the two.
+of lightness look equal and hue and chroma are axes of their own: a half-strength result
+looks halfway between the photo and its correction in lightness, its colour between theirs.
 """
 
 from __future__ import annotations
