@@ -71,3 +71,43 @@ def test_large_photos_blend_in_row_blocks_with_the_same_result():
         srgb_to_oklab(photo) + 0.5 * (srgb_to_oklab(corrected) - srgb_to_oklab(photo))
     )
     assert torch.allclose(blend(photo, corrected, 0.5), whole, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+@pytest.mark.parametrize("kind", ["uint8", "uint16", "float32", "pil", "torch"])
+def test_the_corrector_applies_strength_on_every_input_type(corrector, astronaut, mode, kind):
+    from PIL import Image
+
+    rgb = astronaut[::2, ::2] // 3  # 256×256, dark
+    image = {
+        "uint8": rgb,
+        "uint16": rgb.astype(np.uint16) * 257,
+        "float32": rgb.astype(np.float32) / 255,
+        "pil": Image.fromarray(rgb),
+        "torch": as_batch(rgb / 255.0)[0],
+    }[kind]
+    options = {"mode": mode, "proxy_size": 128}
+    values = lambda x: np.asarray(x, dtype=np.float64)  # noqa: E731
+    full = corrector(image, **options)
+    assert np.array_equal(values(corrector(image, strength=1, **options)), values(full))
+    assert np.array_equal(values(corrector(image, strength=0, **options)), values(image))
+    half = values(corrector(image, strength=0.5, **options)).mean()
+    assert values(image).mean() < half < values(full).mean()
+    assert values(corrector(image, strength=2, **options)).mean() > values(full).mean()
+
+
+def test_strength_in_a_list_and_bad_strengths_before_any_work(corrector, coffee):
+    small = coffee[::4, ::4]
+    listed = corrector([small, small], strength=0)
+    assert all(np.array_equal(out, small) for out in listed)
+    with pytest.raises(OptionError, match="strength"):
+        corrector(small, strength=3)
+    with pytest.raises(OptionError, match="strength"):
+        corrector([small], strength="1")
+
+
+def test_fast_mode_on_a_large_8_bit_photo_with_strength(corrector, astronaut):
+    big = np.ascontiguousarray(np.tile(astronaut // 3, (2, 2, 1)))  # 1024×1024: the strip path
+    full = corrector(big, mode="fast", proxy_size=256)
+    half = corrector(big, mode="fast", proxy_size=256, strength=0.5)
+    assert half.dtype == np.uint8 and big.mean() < half.mean() < full.mean()
