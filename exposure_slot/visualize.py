@@ -50,16 +50,19 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(rgb, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
+def _describe(slot: SlotStats) -> str:
+    if slot.empty:
+        return "empty"
+    share = "<1%" if slot.share < 0.005 else f"{slot.share:.0%}"
+    return f"{share}, brightness {slot.brightness:.2f}"
+
+
 def legend(stats: Sequence[SlotStats], height: int) -> Image.Image:
     """A key to a slot picture: per slot its colour, share of pixels and mean brightness."""
     line = max(1, height // len(stats))
     size = max(6, min(14, line - 2))
     font = ImageFont.load_default(size=size)
-    texts = [
-        f"slot {k + 1}: "
-        + ("empty" if slot.empty else f"{slot.share:.0%}, brightness {slot.brightness:.2f}")
-        for k, slot in enumerate(stats)
-    ]
+    texts = [f"slot {k + 1}: {_describe(slot)}" for k, slot in enumerate(stats)]
     width = size + 12 + max(round(font.getlength(text)) for text in texts)
     panel = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(panel)
