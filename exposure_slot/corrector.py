@@ -8,6 +8,7 @@ tiling or the fast proxy path of :mod:`exposure_slot.highres` instead of seamed 
 from __future__ import annotations
 
 import copy
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from .errors import (
     ImageTypeError,
     OptionError,
     UnsupportedPrecisionError,
+    WeightsError,
 )
 from .highres import Plan, fast
 from .highres.exact import exact_forward
@@ -371,8 +373,20 @@ class ExposureCorrector:
                     f"torch.compile failed on this machine ({type(exc).__name__}: "
                     f"{first_line}); run without compile=True / --compile"
                 ) from exc
-            out.image = out.image[..., :h, :w].float().clamp_(0, 1)
+            out.image = out.image[..., :h, :w].float()
+            if not all(math.isfinite(v) for v in torch.aminmax(out.image)):
+                raise self._overflow(net)
+            out.image.clamp_(0, 1)
         return out
+
+    def _overflow(self, net: ExposureSlotNet) -> ExposureSlotError:
+        """The error for a pass that gave NaN or infinity: damaged or out-of-range weights
+        in float32, or a range the reduced precision cannot hold."""
+        dtype = net.conv_in.weight.dtype
+        what = f"the network (weights {self.weights_info.name!r}, {dtype}) gave NaN or infinite "
+        if dtype == torch.float32:
+            return WeightsError(what + "values: the weights are damaged or out of range")
+        return UnsupportedPrecisionError(what + "values: use dtype=torch.float32")
 
 
 @dataclass
