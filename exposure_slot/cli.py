@@ -28,6 +28,7 @@ from . import __version__, evaluation, training
 from .corrector import (
     ExposureCorrector,
     default_device,
+    resolve_device,
     resolve_precision,
     resolve_proxy_precision,
 )
@@ -219,25 +220,7 @@ def _load_corrector(args: argparse.Namespace) -> ExposureCorrector:
 
 def _device(name: str | None) -> torch.device | None:
     """``--device`` as a torch device, refusing devices this machine does not have."""
-    if name is None:
-        return None
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise OptionError(f"--device {name!r} is not a device name: {exc}") from None
-    mps = getattr(torch.backends, "mps", None)
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available(),
-        "mps": mps is not None and mps.is_available(),
-    }
-    if not available.get(device.type, False):
-        raise OptionError(f"--device {name}: no such device is available on this machine")
-    if device.type == "cuda" and device.index is not None:
-        count = torch.cuda.device_count()
-        if device.index >= count:
-            raise OptionError(f"--device {name}: this machine has {count} CUDA device(s)")
-    return device
+    return None if name is None else resolve_device(name, "--device")
 
 
 # ----------------------------------------------------------------------------- correct

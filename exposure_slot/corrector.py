@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from .errors import (
     CompileError,
     ExposureSlotError,
     ImageTypeError,
+    InvalidImageError,
     OptionError,
     UnsupportedPrecisionError,
     WeightsError,
@@ -50,6 +52,44 @@ def default_device() -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+"""Device types a corrector runs on (when this machine has them)."""
+
+
+def resolve_device(device: str | torch.device | None, what: str = "device") -> torch.device:
+    """``device`` as a torch device this machine has (None: :func:`default_device`);
+    anything else is an OptionError naming ``what`` and the devices available."""
+    if device is None:
+        return default_device()
+    if not isinstance(device, (str, torch.device)):
+        raise OptionError(f"{what} must be a string or torch.device, not {type(device).__name__}")
+    mps = getattr(torch.backends, "mps", None)
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": mps is not None and mps.is_available(),
+    }
+    here = ", ".join(name for name in DEVICE_TYPES if available[name])
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.type not in DEVICE_TYPES:
+        raise OptionError(
+            f"{what} {device}: not a supported device, use one of {', '.join(DEVICE_TYPES)} "
+            f"(available here: {here})"
+        )
+    if not available[parsed.type]:
+        raise OptionError(
+            f"{what} {device}: no such device is available on this machine: use {here}"
+        )
+    if parsed.type == "cuda" and parsed.index is not None:
+        count = torch.cuda.device_count()
+        if parsed.index >= count:
+            raise OptionError(f"{what} {device}: this machine has {count} CUDA device(s)")
+    return parsed
 
 
 def resolve_precision(device: torch.device, dtype: torch.dtype | str | None) -> torch.dtype:
@@ -138,13 +178,32 @@ class SlotMaps:
 
     def labels(self, level: int = 0) -> np.ndarray:
         """``H×W`` map of the most likely slot of each pixel at ``level`` (0 = main)."""
-        return self.levels[level].argmax(axis=0).astype(np.int32)
+        return self._level(level).argmax(axis=0).astype(np.int32)
 
     def overlay(self, image: Any, level: int = 0, alpha: float = 0.5) -> Image.Image:
-        """The photo with each pixel tinted by the colour of its slot at ``level``."""
+        """The photo with each pixel tinted by the colour of its slot at ``level``; ``image``
+        is the one the maps were made from (its size), ``alpha`` the tint's weight in [0, 1]."""
         from .visualize import overlay_slots
 
-        return overlay_slots(images.to_rgb_float(image), self.levels[level], alpha=alpha)
+        maps = self._level(level)
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha <= 1:
+            raise OptionError(f"alpha must be a number from 0 to 1, not {alpha!r}")
+        rgb = images.to_rgb_float(image)
+        if rgb.shape[:2] != maps.shape[1:]:
+            raise InvalidImageError(
+                f"image is {rgb.shape[1]}×{rgb.shape[0]} but the slot maps were made from a "
+                f"{maps.shape[2]}×{maps.shape[1]} image: pass that image"
+            )
+        return overlay_slots(rgb, maps, alpha=float(alpha))
+
+    def _level(self, level: Any) -> np.ndarray:
+        """The maps of ``level``, or an OptionError naming the levels there are."""
+        count = len(self.levels)
+        if isinstance(level, bool) or not isinstance(level, numbers.Integral):
+            raise OptionError(f"level must be an int from 0 to {count - 1}, not {level!r}")
+        if not 0 <= level < count:
+            raise OptionError(f"level must be from 0 to {count - 1} ({count} levels), not {level}")
+        return self.levels[level]
 
 
 class ExposureCorrector:
@@ -173,7 +232,7 @@ class ExposureCorrector:
         compile: bool = False,
         **hub_kwargs: Any,
     ):
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = resolve_device(device)
         self.dtype = resolve_precision(self.device, dtype)
         self.proxy_dtype = resolve_proxy_precision(self.device, dtype)
         net, self.weights_info = load_weights(weights, **hub_kwargs)

@@ -237,9 +237,10 @@ def _pil(image: Image.Image) -> tuple[torch.Tensor, Restore]:
 
 
 def _tensor(tensor: torch.Tensor) -> tuple[torch.Tensor, Restore]:
-    if tensor.layout != torch.strided or tensor.device.type == "meta":
+    if tensor.layout != torch.strided or tensor.is_nested or tensor.device.type == "meta":
         raise ImageTypeError(
-            f"torch image must be a dense tensor holding data, got layout {tensor.layout} on "
+            "torch image must be a dense tensor holding data, got "
+            f"{'a nested tensor' if tensor.is_nested else f'layout {tensor.layout}'} on "
             f"device {tensor.device}"
         )
     if tensor.dtype not in _TORCH_FLOATS:
@@ -324,7 +325,8 @@ def image_size(image: Any) -> tuple[int, int]:
     """``(height, width)`` of a PIL image, numpy array or torch tensor, without converting."""
     if isinstance(image, Image.Image):
         return image.height, image.width
-    if isinstance(image, (np.ndarray, torch.Tensor)) and image.ndim >= 2:
+    nested = isinstance(image, torch.Tensor) and image.is_nested  # has no plain shape
+    if isinstance(image, (np.ndarray, torch.Tensor)) and not nested and image.ndim >= 2:
         dims = image.shape[-2:] if isinstance(image, torch.Tensor) else image.shape[:2]
         return int(dims[0]), int(dims[1])
     to_batch(image)  # raises the right error for anything else

@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -164,6 +167,35 @@ def exact_sizes(
     return tile_size, max(0, int(state / (16 * model.state)))
 
 
+def _whole(name: str, value: Any, rule: str, ok: Callable[[int], bool]) -> int | None:
+    """``value`` as an int (None stays None) if it is one and ``ok``; else OptionError."""
+    if value is None:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and ok(int(value)):
+        return int(value)
+    raise OptionError(f"{name} must be {rule} (or None), not {value!r}")
+
+
+def check_options(
+    mode: Any, tile_size: Any, proxy_size: Any, max_memory: Any
+) -> tuple[str, int | None, int | None, int | None]:
+    """The size options of :func:`plan`, checked (OptionError naming the option and what it
+    may be); ``max_memory`` may be a float (``2e9``) and comes back as whole bytes."""
+    if not isinstance(mode, str) or mode not in MODES:
+        raise OptionError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    tile_size = _whole(
+        "tile_size",
+        tile_size,
+        "an int, a multiple of 4, at least 64",
+        lambda n: n >= 64 and n % 4 == 0,
+    )
+    proxy_size = _whole("proxy_size", proxy_size, "an int, at least 64", lambda n: n >= 64)
+    if isinstance(max_memory, float) and math.isfinite(max_memory) and max_memory >= 1:
+        max_memory = int(max_memory)
+    max_memory = _whole("max_memory", max_memory, "a positive number of bytes", lambda n: n > 0)
+    return mode, tile_size, proxy_size, max_memory
+
+
 def plan(
     height: int,
     width: int,
@@ -179,14 +211,7 @@ def plan(
     (bytes) replaces the default budget, :data:`MEMORY_FRACTION` of the free memory.
     ``dtype`` is the exact pass's compute dtype, ``proxy_dtype`` the fast path's (default:
     the same)."""
-    if mode not in MODES:
-        raise OptionError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    if tile_size is not None and (tile_size < 64 or tile_size % 4):
-        raise OptionError(f"tile_size must be a multiple of 4 and at least 64, not {tile_size}")
-    if proxy_size is not None and proxy_size < 64:
-        raise OptionError(f"proxy_size must be at least 64, not {proxy_size}")
-    if max_memory is not None and max_memory <= 0:
-        raise OptionError(f"max_memory must be a positive number of bytes, not {max_memory}")
+    mode, tile_size, proxy_size, max_memory = check_options(mode, tile_size, proxy_size, max_memory)
     pixels = height * width
     budget = EXACT_PIXEL_BUDGET.get(device.type, EXACT_PIXEL_BUDGET["cpu"])
     proxy = proxy_size or DEFAULT_PROXY_SIZE
