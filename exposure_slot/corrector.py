@@ -415,28 +415,47 @@ class ExposureCorrector:
         net: ExposureSlotNet | None = None,
     ) -> NetOutput:
         """``net`` (default: the exact pass's) on ``batch`` (padded as the authors do), cropped
-        back and clipped; ``tile_size`` None keeps the padded batch in one tile;
-        ``live_tokens``: see :func:`exposure_slot.highres.exact.exact_forward`."""
+        back and clipped; ``tile_size`` None keeps each padded image in one tile;
+        ``live_tokens``: see :func:`exposure_slot.highres.exact.exact_forward`. The images
+        of a batch go through one at a time: a plan's memory budget is for one image."""
         net = self.net if net is None else net
         h, w = batch.shape[-2:]
         with self._lock, torch.inference_mode():
-            x = pad_to_multiple(batch.to(self.device, net.conv_in.weight.dtype))
-            tile = tile_size or max(x.shape[-2:])
-            try:
-                out = exact_forward(net, x, tile, live_tokens=live_tokens, progress=progress)
-            except Exception as exc:
-                if not type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
-                    raise
-                first_line = (str(exc).strip().splitlines() or [""])[0]
-                raise CompileError(
-                    f"torch.compile failed on this machine ({type(exc).__name__}: "
-                    f"{first_line}); run without compile=True / --compile"
-                ) from exc
-            out.image = out.image[..., :h, :w].float()
-            if not all(math.isfinite(v) for v in torch.aminmax(out.image)):
-                raise self._overflow(net)
-            out.image.clamp_(0, 1)
-        return out
+            image = torch.empty(batch.shape, dtype=torch.float32, device=self.device)
+            maps: list[list[torch.Tensor]] = []
+            for index in range(batch.shape[0]):
+                one = batch[index : index + 1].to(self.device, net.conv_in.weight.dtype)
+                out = self._forward(net, pad_to_multiple(one), tile_size, live_tokens, progress)
+                result = out.image[..., :h, :w].float()
+                if not all(math.isfinite(v) for v in torch.aminmax(result)):
+                    raise self._overflow(net)
+                image[index : index + 1] = result.clamp_(0, 1)
+                maps.append(out.maps)
+                del one, out, result
+        return NetOutput(image, [torch.cat(level) for level in zip(*maps, strict=True)])
+
+    @staticmethod
+    def _forward(
+        net: ExposureSlotNet,
+        x: torch.Tensor,
+        tile_size: int | None,
+        live_tokens: int | None,
+        progress: bool,
+    ) -> NetOutput:
+        """:func:`exact_forward` on one padded image; a failure of ``torch.compile`` inside it
+        becomes a CompileError."""
+        try:
+            return exact_forward(
+                net, x, tile_size or max(x.shape[-2:]), live_tokens=live_tokens, progress=progress
+            )
+        except Exception as exc:
+            if not type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                raise
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            raise CompileError(
+                f"torch.compile failed on this machine ({type(exc).__name__}: "
+                f"{first_line}); run without compile=True / --compile"
+            ) from exc
 
     def _overflow(self, net: ExposureSlotNet) -> ExposureSlotError:
         """The error for a pass that gave NaN or infinity: damaged or out-of-range weights
