@@ -31,17 +31,13 @@ from .errors import (
     UnsupportedPrecisionError,
     WeightsError,
 )
-from .highres import Plan, fast
+from .highres import Plan, fast, padded_size
 from .highres.exact import exact_forward
 from .network import ExposureSlotNet, NetOutput
 from .weights import load_weights, save_folder
 from .weights.card import card_info, write_card
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
-
-MIN_SIDE = 8
-"""Padded inputs are at least this large: the network's reflect-padded convolutions at
-1/4 resolution need 2 pixels there."""
 
 
 def default_device() -> torch.device:
@@ -150,15 +146,14 @@ def resolve_proxy_precision(device: torch.device, dtype: torch.dtype | str | Non
     return resolve_precision(device, dtype)
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int = 4, minimum: int = MIN_SIDE) -> torch.Tensor:
-    """Pad right and bottom to a multiple of ``multiple`` (and at least ``minimum``).
+def pad_to_multiple(x: torch.Tensor) -> torch.Tensor:
+    """Pad right and bottom to :func:`~exposure_slot.highres.padded_size`.
 
     Reflect padding as in the authors' test procedure; replicate where reflect is
     impossible (padding not smaller than the side).
     """
     h, w = x.shape[-2:]
-    ph = max(-h % multiple, minimum - h)
-    pw = max(-w % multiple, minimum - w)
+    ph, pw = (padded - side for padded, side in zip(padded_size(h, w), (h, w), strict=True))
     if ph == 0 and pw == 0:
         return x
     mode = "reflect" if ph < h and pw < w else "replicate"
@@ -373,7 +368,7 @@ class ExposureCorrector:
         ph, pw = out.pass_size
         native, levels = [], []
         for attn in out.maps:
-            grid_h, grid_w = max(ph + (-ph % 4), MIN_SIDE) // 4, max(pw + (-pw % 4), MIN_SIDE) // 4
+            grid_h, grid_w = (side // 4 for side in padded_size(ph, pw))
             grid = attn[0].float().reshape(-1, grid_h, grid_w)
             native.append(grid[:, : -(-ph // 4), : -(-pw // 4)].cpu().numpy())
             full = F.interpolate(grid[None], scale_factor=4, mode="bilinear")[:, :, :ph, :pw]

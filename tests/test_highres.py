@@ -321,3 +321,22 @@ def test_a_batch_keeps_the_memory_budget_of_one_image(level2_path, tmp_path) -> 
     assert "whole image in one tile" in done.stdout
     extra = int(done.stdout.split("extra")[1])
     assert extra < 8 * 2**20, done.stdout  # all four in one pass: 4 times one image's peak
+
+
+@pytest.mark.parametrize("shape", [(1, 1_000_000), (1_000_000, 1), (3, 600_000)])
+def test_extreme_aspect_ratios_are_planned_on_their_padded_size(corrector, shape) -> None:
+    """A 1-pixel strip runs at 8 rows: 1 MP costs what 8 MP do. ``auto`` counts the padded
+    pixels (fast mode beyond the exact budget) and an exact plan sizes its tiles for them."""
+    strip = np.zeros((*shape, 3), np.uint8)
+    how = corrector.plan(strip)
+    assert how.mode == "fast" and "MP padded" in how.reason
+    part = strip[:, :200_000] if shape[0] < shape[1] else strip[:200_000]
+    exact = corrector.plan(part, mode="exact", max_memory=512 * 2**20)
+    assert exact.tiles > 1  # 200k pixels fit 512 MiB in one tile, their 1.6 M padded do not
+
+
+def test_a_one_pixel_strip_is_corrected_cheaply(corrector) -> None:
+    strip = np.random.default_rng(0).integers(0, 256, (1, 1_000_000, 3), dtype=np.uint8)
+    out = corrector(strip)  # before planning on the padded size: exact, 3 GB
+    assert out.shape == strip.shape and out.dtype == np.uint8
+    assert np.corrcoef(out.ravel()[:30000], strip.ravel()[:30000])[0, 1] > 0.8  # the strip

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from ..errors import OptionError
+from ..network import ExposureSlotNet
 from .exact import DECODER_HALO
 
 log = logging.getLogger("exposure_slot")
@@ -42,6 +43,22 @@ EXACT_PIXEL_BUDGET = {"cpu": 4_000_000, "mps": 8_000_000, "cuda": 24_000_000}
 """Largest image (pixels) that ``auto`` runs exactly, per device type. On CPU exact mode
 costs about 4 s per megapixel and core (benchmarks/highres.py), so 4 MP is about 16 s on
 one core; the fast path takes a few seconds at any size."""
+
+
+MIN_SIDE = 8
+"""Padded inputs are at least this large: the network's reflect-padded convolutions at
+1/4 resolution need 2 pixels there."""
+
+
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    """The size the network runs at: each side rounded up to a multiple of
+    ``ExposureSlotNet.SIZE_MULTIPLE``, at least :data:`MIN_SIDE`. Plans count these
+    pixels: a 1-pixel-high strip costs 8 rows."""
+
+    def pad(side: int) -> int:
+        return max(side + -side % ExposureSlotNet.SIZE_MULTIPLE, MIN_SIDE)
+
+    return pad(height), pad(width)
 
 
 @dataclass(frozen=True)
@@ -152,9 +169,10 @@ def exact_sizes(
     """
     model = BYTES_PER_PIXEL[4 if dtype == torch.float32 else 2]
     budget = max_memory if max_memory is not None else available_memory(device) * MEMORY_FRACTION
+    height, width = padded_size(height, width)
     pixels = height * width
     if tile_size is None and model.one_tile * pixels <= budget:
-        return max(height, width) + -max(height, width) % 4, None
+        return max(height, width), None
     left = budget - model.image * pixels
     if tile_size is None:
         side = _side((left - model.state * pixels) / model.tile)
@@ -212,14 +230,17 @@ def plan(
     ``dtype`` is the exact pass's compute dtype, ``proxy_dtype`` the fast path's (default:
     the same)."""
     mode, tile_size, proxy_size, max_memory = check_options(mode, tile_size, proxy_size, max_memory)
-    pixels = height * width
+    pixels = math.prod(padded_size(height, width))
     budget = EXACT_PIXEL_BUDGET.get(device.type, EXACT_PIXEL_BUDGET["cpu"])
     proxy = proxy_size or DEFAULT_PROXY_SIZE
     if mode == "auto":
+        size = f"{pixels / 1e6:.1f} MP"
+        if pixels != height * width:
+            size += f" padded ({height * width / 1e6:.1f} MP)"
         if pixels <= budget or max(height, width) <= proxy:
-            mode, reason = "exact", f"{pixels / 1e6:.1f} MP ≤ {budget / 1e6:.0f} MP exact budget"
+            mode, reason = "exact", f"{size} ≤ {budget / 1e6:.0f} MP exact budget"
         else:
-            mode, reason = "fast", f"{pixels / 1e6:.1f} MP > {budget / 1e6:.0f} MP exact budget"
+            mode, reason = "fast", f"{size} > {budget / 1e6:.0f} MP exact budget"
         reason += f" on {device.type}"
     else:
         reason = "requested"
