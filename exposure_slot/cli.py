@@ -39,7 +39,7 @@ from .errors import (
     WeightsNotFoundError,
 )
 from .imageio import DEFAULT_MAX_PIXELS, WRITABLE_EXTENSIONS, ImageData, read_image, write_image
-from .visualize import fit_long_side, slot_sheet
+from .visualize import MAX_SHEET_PIXELS, fit_long_side, slot_sheet
 from .weights import convert_checkpoint, load_manifest
 from .weights.hub import push_folder_to_hub
 
@@ -615,7 +615,12 @@ def _add_slots(commands: Any, model: argparse.ArgumentParser) -> None:
     sub.add_argument("input", metavar="INPUT", help="image file")
     sub.add_argument("-o", "--output", required=True, metavar="OUT", help="picture to write")
     sub.add_argument("--size", type=_positive_int, default=1024, help="long side the network sees")
-    sub.add_argument("--height", type=_positive_int, default=320, help="panel height")
+    sub.add_argument(
+        "--height",
+        type=_positive_int,
+        default=320,
+        help=f"panel height (the picture may have at most {MAX_SHEET_PIXELS:,} pixels)",
+    )
 
 
 def _run_slots(args: argparse.Namespace) -> int:
