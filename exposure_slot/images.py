@@ -99,14 +99,18 @@ def numpy_to_float(
     ``what`` names the image in error messages.
 
     uint8 and uint16 are divided by 255 and 65535; floats follow the module's rule
-    (in [0, 1], small excursions clipped, larger ones refused).
+    (in [0, 1], small excursions clipped, larger ones refused). Either byte order is
+    accepted and kept.
     """
     if not isinstance(array, np.ndarray):
         raise ImageTypeError(f"expected a numpy array, got {type(array).__name__}")
     array = np.asarray(array)  # a plain ndarray: np.matrix and masked arrays index otherwise
+    given = array.dtype
+    if not given.isnative:  # '>u2', '>f4' ...: swapped once here, given back in their order
+        array = array.astype(given.newbyteorder("="))
     if array.dtype not in _INT_MAX and array.dtype not in _FLOATS:
         raise ImageTypeError(
-            f"{what} dtype {array.dtype} is not supported: use uint8 or uint16 (e.g. "
+            f"{what} dtype {given} is not supported: use uint8 or uint16 (e.g. "
             "array.astype(np.uint8) for 0-255 integers), or float16, float32 or float64 in [0, 1]"
         )
     if array.ndim == 2:
@@ -141,7 +145,7 @@ def numpy_to_float(
         out = _convert(out, scale, dtype)
         if alpha is not None:
             out = np.concatenate([out, alpha], axis=2)
-        return out
+        return out if out.dtype == given else out.astype(given)
 
     return rgb, alpha, restore
 

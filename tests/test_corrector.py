@@ -315,3 +315,18 @@ def test_slot_map_levels_and_overlay_size_are_checked(corrector, astronaut) -> N
         maps.overlay(astronaut[:64, :64])
     with pytest.raises(OptionError, match="alpha must be a number from 0 to 1"):
         maps.overlay(image, alpha=2)
+
+
+@pytest.mark.parametrize("dtype", [">u2", ">f4", ">f8", ">f2"])
+@pytest.mark.parametrize("channels", [None, 3, 4])
+def test_swapped_byte_order_gives_the_native_result(corrector, astronaut, dtype, channels):
+    """Big-endian arrays (from FITS, network data, np.frombuffer ...) are read as values."""
+    rgb = astronaut[:40, :56]
+    values = {None: rgb[:, :, 0], 3: rgb, 4: np.dstack([rgb, rgb[:, :, :1]])}[channels]
+    native_type = np.dtype(dtype).newbyteorder("=")
+    scale = 257 if native_type == np.uint16 else 1 / 255
+    native = (values.astype(np.float64) * scale).astype(native_type)
+    swapped = native.astype(dtype)
+    out = corrector(swapped)
+    assert out.dtype == np.dtype(dtype) and out.shape == swapped.shape
+    assert np.array_equal(out, corrector(native))
