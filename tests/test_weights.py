@@ -32,7 +32,7 @@ from exposure_slot.errors import (
 )
 from exposure_slot.weights import CONFIG_NAME, WEIGHTS_NAME, convert_checkpoint, load_manifest
 from exposure_slot.weights.card import hub_licence
-from exposure_slot.weights.convert import inference_state
+from exposure_slot.weights.convert import inference_state, save_folder
 from exposure_slot.weights.manifest import MANIFEST_NAME, parse_manifest
 
 PACKAGE = Path(exposure_slot.__file__).resolve().parent
@@ -572,3 +572,11 @@ def test_save_pretrained_onto_a_file_is_refused(tmp_path, corrector) -> None:
     with pytest.raises(OptionError, match="it exists and is not a folder"):
         corrector.save_pretrained(target)
     assert target.read_bytes() == b"mine"
+
+
+def test_save_folder_writes_only_configs_it_can_read_back(tmp_path, corrector) -> None:
+    with pytest.raises(OptionError, match=r"extra_config field.* colour"):
+        save_folder(corrector.net, tmp_path / "out", extra_config={"colour": "red"})
+    assert not (tmp_path / "out").exists()
+    folder = save_folder(corrector.net, tmp_path / "out", extra_config={"trained_steps": 7})
+    assert ExposureCorrector(folder, device="cpu").net.config == corrector.net.config

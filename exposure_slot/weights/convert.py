@@ -292,7 +292,13 @@ def save_folder(
     dtype: torch.dtype | None = None,
     extra_config: Mapping[str, object] | None = None,
 ) -> Path:
-    """Write ``model.safetensors`` (inference keys) and ``config.json`` into ``folder``."""
+    """Write ``model.safetensors`` (inference keys) and ``config.json`` into ``folder``;
+    ``extra_config`` adds informational fields, which must be in :data:`CONFIG_FIELDS`."""
+    if unknown := sorted(set(extra_config or {}) - set(CONFIG_FIELDS)):
+        raise OptionError(
+            f"extra_config field(s) {', '.join(unknown)} would make a config.json that "
+            f"read_config refuses: add them to CONFIG_FIELDS first"
+        )
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OptionError(f"cannot save weights into {folder}: it exists and is not a folder")
