@@ -28,6 +28,7 @@ from . import __version__, evaluation, training
 from .corrector import (
     ExposureCorrector,
     default_device,
+    resolve_device,
     resolve_precision,
     resolve_proxy_precision,
 )
@@ -39,7 +40,7 @@ from .errors import (
 )
 from .imageio import DEFAULT_MAX_PIXELS, WRITABLE_EXTENSIONS, ImageData, read_image, write_image
 from .samples import DEFAULT_SAMPLE, SAMPLES, sample_path
-from .visualize import fit_long_side, montage, slot_sheet, to_pil
+from .visualize import MAX_SHEET_PIXELS, fit_long_side, montage, slot_sheet, to_pil
 from .weights import convert_checkpoint, load_manifest
 from .weights.hub import push_folder_to_hub
 
@@ -229,25 +230,7 @@ def _load_corrector(args: argparse.Namespace) -> ExposureCorrector:
 
 def _device(name: str | None) -> torch.device | None:
     """``--device`` as a torch device, refusing devices this machine does not have."""
-    if name is None:
-        return None
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise OptionError(f"--device {name!r} is not a device name: {exc}") from None
-    mps = getattr(torch.backends, "mps", None)
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available(),
-        "mps": mps is not None and mps.is_available(),
-    }
-    if not available.get(device.type, False):
-        raise OptionError(f"--device {name}: no such device is available on this machine")
-    if device.type == "cuda" and device.index is not None:
-        count = torch.cuda.device_count()
-        if device.index >= count:
-            raise OptionError(f"--device {name}: this machine has {count} CUDA device(s)")
-    return device
+    return None if name is None else resolve_device(name, "--device")
 
 
 # -------------------------------------------------------------------------------- demo
@@ -690,7 +673,12 @@ def _add_slots(commands: Any, model: argparse.ArgumentParser) -> None:
     sub.add_argument("input", metavar="INPUT", help="image file")
     sub.add_argument("-o", "--output", required=True, metavar="OUT", help="picture to write")
     sub.add_argument("--size", type=_positive_int, default=1024, help="long side the network sees")
-    sub.add_argument("--height", type=_positive_int, default=320, help="panel height")
+    sub.add_argument(
+        "--height",
+        type=_positive_int,
+        default=320,
+        help=f"panel height (the picture may have at most {MAX_SHEET_PIXELS:,} pixels)",
+    )
 
 
 def _run_slots(args: argparse.Namespace) -> int:

@@ -8,6 +8,8 @@ tiling or the fast proxy path of :mod:`exposure_slot.highres` instead of seamed 
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,10 +26,12 @@ from .errors import (
     CompileError,
     ExposureSlotError,
     ImageTypeError,
+    InvalidImageError,
     OptionError,
     UnsupportedPrecisionError,
+    WeightsError,
 )
-from .highres import Plan, fast
+from .highres import Plan, fast, padded_size
 from .highres.exact import exact_forward
 from .network import ExposureSlotNet, NetOutput
 from .strength import blend, check_strength
@@ -35,10 +39,6 @@ from .weights import load_weights, save_folder
 from .weights.card import card_info, write_card
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
-
-MIN_SIDE = 8
-"""Padded inputs are at least this large: the network's reflect-padded convolutions at
-1/4 resolution need 2 pixels there."""
 
 
 def default_device() -> torch.device:
@@ -49,6 +49,44 @@ def default_device() -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+"""Device types a corrector runs on (when this machine has them)."""
+
+
+def resolve_device(device: str | torch.device | None, what: str = "device") -> torch.device:
+    """``device`` as a torch device this machine has (None: :func:`default_device`);
+    anything else is an OptionError naming ``what`` and the devices available."""
+    if device is None:
+        return default_device()
+    if not isinstance(device, (str, torch.device)):
+        raise OptionError(f"{what} must be a string or torch.device, not {type(device).__name__}")
+    mps = getattr(torch.backends, "mps", None)
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": mps is not None and mps.is_available(),
+    }
+    here = ", ".join(name for name in DEVICE_TYPES if available[name])
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.type not in DEVICE_TYPES:
+        raise OptionError(
+            f"{what} {device}: not a supported device, use one of {', '.join(DEVICE_TYPES)} "
+            f"(available here: {here})"
+        )
+    if not available[parsed.type]:
+        raise OptionError(
+            f"{what} {device}: no such device is available on this machine: use {here}"
+        )
+    if parsed.type == "cuda" and parsed.index is not None:
+        count = torch.cuda.device_count()
+        if parsed.index >= count:
+            raise OptionError(f"{what} {device}: this machine has {count} CUDA device(s)")
+    return parsed
 
 
 def resolve_precision(device: torch.device, dtype: torch.dtype | str | None) -> torch.dtype:
@@ -109,15 +147,14 @@ def resolve_proxy_precision(device: torch.device, dtype: torch.dtype | str | Non
     return resolve_precision(device, dtype)
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int = 4, minimum: int = MIN_SIDE) -> torch.Tensor:
-    """Pad right and bottom to a multiple of ``multiple`` (and at least ``minimum``).
+def pad_to_multiple(x: torch.Tensor) -> torch.Tensor:
+    """Pad right and bottom to :func:`~exposure_slot.highres.padded_size`.
 
     Reflect padding as in the authors' test procedure; replicate where reflect is
     impossible (padding not smaller than the side).
     """
     h, w = x.shape[-2:]
-    ph = max(-h % multiple, minimum - h)
-    pw = max(-w % multiple, minimum - w)
+    ph, pw = (padded - side for padded, side in zip(padded_size(h, w), (h, w), strict=True))
     if ph == 0 and pw == 0:
         return x
     mode = "reflect" if ph < h and pw < w else "replicate"
@@ -137,13 +174,32 @@ class SlotMaps:
 
     def labels(self, level: int = 0) -> np.ndarray:
         """``H×W`` map of the most likely slot of each pixel at ``level`` (0 = main)."""
-        return self.levels[level].argmax(axis=0).astype(np.int32)
+        return self._level(level).argmax(axis=0).astype(np.int32)
 
     def overlay(self, image: Any, level: int = 0, alpha: float = 0.5) -> Image.Image:
-        """The photo with each pixel tinted by the colour of its slot at ``level``."""
+        """The photo with each pixel tinted by the colour of its slot at ``level``; ``image``
+        is the one the maps were made from (its size), ``alpha`` the tint's weight in [0, 1]."""
         from .visualize import overlay_slots
 
-        return overlay_slots(images.to_rgb_float(image), self.levels[level], alpha=alpha)
+        maps = self._level(level)
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha <= 1:
+            raise OptionError(f"alpha must be a number from 0 to 1, not {alpha!r}")
+        rgb = images.to_rgb_float(image)
+        if rgb.shape[:2] != maps.shape[1:]:
+            raise InvalidImageError(
+                f"image is {rgb.shape[1]}×{rgb.shape[0]} but the slot maps were made from a "
+                f"{maps.shape[2]}×{maps.shape[1]} image: pass that image"
+            )
+        return overlay_slots(rgb, maps, alpha=float(alpha))
+
+    def _level(self, level: Any) -> np.ndarray:
+        """The maps of ``level``, or an OptionError naming the levels there are."""
+        count = len(self.levels)
+        if isinstance(level, bool) or not isinstance(level, numbers.Integral):
+            raise OptionError(f"level must be an int from 0 to {count - 1}, not {level!r}")
+        if not 0 <= level < count:
+            raise OptionError(f"level must be from 0 to {count - 1} ({count} levels), not {level}")
+        return self.levels[level]
 
 
 class ExposureCorrector:
@@ -172,7 +228,7 @@ class ExposureCorrector:
         compile: bool = False,
         **hub_kwargs: Any,
     ):
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = resolve_device(device)
         self.dtype = resolve_precision(self.device, dtype)
         self.proxy_dtype = resolve_proxy_precision(self.device, dtype)
         net, self.weights_info = load_weights(weights, **hub_kwargs)
@@ -322,7 +378,7 @@ class ExposureCorrector:
         ph, pw = out.pass_size
         native, levels = [], []
         for attn in out.maps:
-            grid_h, grid_w = max(ph + (-ph % 4), MIN_SIDE) // 4, max(pw + (-pw % 4), MIN_SIDE) // 4
+            grid_h, grid_w = (side // 4 for side in padded_size(ph, pw))
             grid = attn[0].float().reshape(-1, grid_h, grid_w)
             native.append(grid[:, : -(-ph // 4), : -(-pw // 4)].cpu().numpy())
             full = F.interpolate(grid[None], scale_factor=4, mode="bilinear")[:, :, :ph, :pw]
@@ -364,25 +420,56 @@ class ExposureCorrector:
         net: ExposureSlotNet | None = None,
     ) -> NetOutput:
         """``net`` (default: the exact pass's) on ``batch`` (padded as the authors do), cropped
-        back and clipped; ``tile_size`` None keeps the padded batch in one tile;
-        ``live_tokens``: see :func:`exposure_slot.highres.exact.exact_forward`."""
+        back and clipped; ``tile_size`` None keeps each padded image in one tile;
+        ``live_tokens``: see :func:`exposure_slot.highres.exact.exact_forward`. The images
+        of a batch go through one at a time: a plan's memory budget is for one image."""
         net = self.net if net is None else net
         h, w = batch.shape[-2:]
         with self._lock, torch.inference_mode():
-            x = pad_to_multiple(batch.to(self.device, net.conv_in.weight.dtype))
-            tile = tile_size or max(x.shape[-2:])
-            try:
-                out = exact_forward(net, x, tile, live_tokens=live_tokens, progress=progress)
-            except Exception as exc:
-                if not type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
-                    raise
-                first_line = (str(exc).strip().splitlines() or [""])[0]
-                raise CompileError(
-                    f"torch.compile failed on this machine ({type(exc).__name__}: "
-                    f"{first_line}); run without compile=True / --compile"
-                ) from exc
-            out.image = out.image[..., :h, :w].float().clamp_(0, 1)
-        return out
+            image = torch.empty(batch.shape, dtype=torch.float32, device=self.device)
+            maps: list[list[torch.Tensor]] = []
+            for index in range(batch.shape[0]):
+                one = batch[index : index + 1].to(self.device, net.conv_in.weight.dtype)
+                out = self._forward(net, pad_to_multiple(one), tile_size, live_tokens, progress)
+                result = out.image[..., :h, :w].float()
+                if not all(math.isfinite(v) for v in torch.aminmax(result)):
+                    raise self._overflow(net)
+                image[index : index + 1] = result.clamp_(0, 1)
+                maps.append(out.maps)
+                del one, out, result
+        return NetOutput(image, [torch.cat(level) for level in zip(*maps, strict=True)])
+
+    @staticmethod
+    def _forward(
+        net: ExposureSlotNet,
+        x: torch.Tensor,
+        tile_size: int | None,
+        live_tokens: int | None,
+        progress: bool,
+    ) -> NetOutput:
+        """:func:`exact_forward` on one padded image; a failure of ``torch.compile`` inside it
+        becomes a CompileError."""
+        try:
+            return exact_forward(
+                net, x, tile_size or max(x.shape[-2:]), live_tokens=live_tokens, progress=progress
+            )
+        except Exception as exc:
+            if not type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                raise
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            raise CompileError(
+                f"torch.compile failed on this machine ({type(exc).__name__}: "
+                f"{first_line}); run without compile=True / --compile"
+            ) from exc
+
+    def _overflow(self, net: ExposureSlotNet) -> ExposureSlotError:
+        """The error for a pass that gave NaN or infinity: damaged or out-of-range weights
+        in float32, or a range the reduced precision cannot hold."""
+        dtype = net.conv_in.weight.dtype
+        what = f"the network (weights {self.weights_info.name!r}, {dtype}) gave NaN or infinite "
+        if dtype == torch.float32:
+            return WeightsError(what + "values: the weights are damaged or out of range")
+        return UnsupportedPrecisionError(what + "values: use dtype=torch.float32")
 
 
 @dataclass

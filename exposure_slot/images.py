@@ -99,14 +99,18 @@ def numpy_to_float(
     ``what`` names the image in error messages.
 
     uint8 and uint16 are divided by 255 and 65535; floats follow the module's rule
-    (in [0, 1], small excursions clipped, larger ones refused).
+    (in [0, 1], small excursions clipped, larger ones refused). Either byte order is
+    accepted and kept.
     """
     if not isinstance(array, np.ndarray):
         raise ImageTypeError(f"expected a numpy array, got {type(array).__name__}")
     array = np.asarray(array)  # a plain ndarray: np.matrix and masked arrays index otherwise
+    given = array.dtype
+    if not given.isnative:  # '>u2', '>f4' ...: swapped once here, given back in their order
+        array = array.astype(given.newbyteorder("="))
     if array.dtype not in _INT_MAX and array.dtype not in _FLOATS:
         raise ImageTypeError(
-            f"{what} dtype {array.dtype} is not supported: use uint8 or uint16 (e.g. "
+            f"{what} dtype {given} is not supported: use uint8 or uint16 (e.g. "
             "array.astype(np.uint8) for 0-255 integers), or float16, float32 or float64 in [0, 1]"
         )
     if array.ndim == 2:
@@ -141,7 +145,7 @@ def numpy_to_float(
         out = _convert(out, scale, dtype)
         if alpha is not None:
             out = np.concatenate([out, alpha], axis=2)
-        return out
+        return out if out.dtype == given else out.astype(given)
 
     return rgb, alpha, restore
 
@@ -237,9 +241,10 @@ def _pil(image: Image.Image) -> tuple[torch.Tensor, Restore]:
 
 
 def _tensor(tensor: torch.Tensor) -> tuple[torch.Tensor, Restore]:
-    if tensor.layout != torch.strided or tensor.device.type == "meta":
+    if tensor.layout != torch.strided or tensor.is_nested or tensor.device.type == "meta":
         raise ImageTypeError(
-            f"torch image must be a dense tensor holding data, got layout {tensor.layout} on "
+            "torch image must be a dense tensor holding data, got "
+            f"{'a nested tensor' if tensor.is_nested else f'layout {tensor.layout}'} on "
             f"device {tensor.device}"
         )
     if tensor.dtype not in _TORCH_FLOATS:
@@ -324,7 +329,8 @@ def image_size(image: Any) -> tuple[int, int]:
     """``(height, width)`` of a PIL image, numpy array or torch tensor, without converting."""
     if isinstance(image, Image.Image):
         return image.height, image.width
-    if isinstance(image, (np.ndarray, torch.Tensor)) and image.ndim >= 2:
+    nested = isinstance(image, torch.Tensor) and image.is_nested  # has no plain shape
+    if isinstance(image, (np.ndarray, torch.Tensor)) and not nested and image.ndim >= 2:
         dims = image.shape[-2:] if isinstance(image, torch.Tensor) else image.shape[:2]
         return int(dims[0]), int(dims[1])
     to_batch(image)  # raises the right error for anything else

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .errors import WeightsError
+
 Reduce = Callable[[Tensor], Tensor]
 """Maps a partial sum over the pixels at hand to the sum over all pixels of the image."""
 
@@ -271,13 +273,32 @@ class NetOutput:
     slot_map: Tensor | None = None
 
 
+CONFIG_LIMITS = {"levels": (1, 4), "slot_count": (1, 64), "width": (1, 256), "iterations": (1, 16)}
+"""Inclusive ranges :class:`NetConfig` accepts: the paper's networks are 2 or 3 levels of
+3, 7 and 10 slots, width 32, 3 iterations. Weights outside them are refused before the
+network is allocated (a forged shape must not cost gigabytes)."""
+
+
 @dataclass(frozen=True)
 class NetConfig:
-    """Hyperparameters of an Exposure-slot network; all are read back from weights."""
+    """Hyperparameters of an Exposure-slot network; all are read back from weights.
+
+    Each must be an int within :data:`CONFIG_LIMITS`, else WeightsError naming it.
+    """
 
     slot_counts: tuple[int, ...] = (3, 7)
     width: int = 32
     iterations: int = 3
+
+    def __post_init__(self) -> None:
+        counts = self.slot_counts
+        if not isinstance(counts, tuple):
+            raise WeightsError(f"slot_counts must be a list of ints, not {counts!r}")
+        _check_limit("the number of slot levels", len(counts), "levels")
+        for count in counts:
+            _check_limit("slot_counts", count, "slot_count")
+        _check_limit("width", self.width, "width")
+        _check_limit("iterations", self.iterations, "iterations")
 
     @property
     def level(self) -> int:
@@ -290,6 +311,12 @@ class NetConfig:
             "width": self.width,
             "iterations": self.iterations,
         }
+
+
+def _check_limit(name: str, value: object, limit: str) -> None:
+    low, high = CONFIG_LIMITS[limit]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise WeightsError(f"{name} must be an int from {low} to {high}, not {value!r}")
 
 
 class ExposureSlotNet(nn.Module):

@@ -24,10 +24,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .corrector import MIN_SIDE
 from .errors import WeightsError
 from .extras import require
-from .highres import plan
+from .highres import MIN_SIDE, plan
 from .highres.exact import exact_forward
 from .network import ExposureSlotNet
 from .weights.convert import build_network, detect_format

@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .errors import OptionError
+
 
 def palette(n: int) -> np.ndarray:
     """``n`` well-separated RGB colours (float32 in [0, 1]), evenly spaced in hue."""
@@ -48,6 +50,10 @@ def slot_stats(rgb: np.ndarray, assignments: np.ndarray) -> list[SlotStats]:
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(rgb, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+LEGEND_MAX_WIDTH = 320
+"""Widest a legend gets (its font is at most 14 px): counted in a sheet's size limit."""
 
 
 def _describe(slot: SlotStats) -> str:
@@ -99,9 +105,19 @@ TITLE_BAR = 22
 """Height in pixels of the title strip above a montage's panels."""
 
 
+MAX_SHEET_PIXELS = 16_000_000
+"""Largest slot sheet :func:`slot_sheet` draws (e.g. panels 2000 pixels high for a square
+photo): a sheet takes several times its pixel count in bytes while it is drawn."""
+
+
+def panel_width(width: int, height: int, panel_height: int) -> int:
+    """Width of a ``width×height`` picture scaled to ``panel_height`` (at least 1)."""
+    return max(1, round(width * panel_height / height))
+
+
 def montage(panels: Sequence[Image.Image], titles: Sequence[str], height: int = 320) -> Image.Image:
     """Panels side by side at a common height, each with its title above it."""
-    scaled = [p.convert("RGB").resize((max(1, round(p.width * height / p.height)), height))
+    scaled = [p.convert("RGB").resize((panel_width(p.width, p.height, height), height))
               for p in panels]  # fmt: skip
     sheet = Image.new("RGB", (sum(p.width for p in scaled), height + TITLE_BAR), "white")
     draw = ImageDraw.Draw(sheet)
@@ -147,7 +163,19 @@ def slot_sheet(
     ``levels`` are the ``K×H×W`` soft assignments of :attr:`SlotMaps.levels`. The title says
     how many of a level's slots are empty (hold no pixel as their most likely slot); the
     legend gives each slot's colour, share of the pixels and their mean brightness (luma).
+    A ``height`` that is not a positive int, or that makes the sheet larger than
+    :data:`MAX_SHEET_PIXELS` (tall panels, or a long thin photo), is an OptionError.
     """
+    if isinstance(height, bool) or not isinstance(height, int) or height < 1:
+        raise OptionError(f"height must be a positive int, not {height!r}")
+    row_width = 2 * panel_width(rgb.shape[1], rgb.shape[0], height) + LEGEND_MAX_WIDTH
+    pixels = row_width * (height + TITLE_BAR) * len(levels)
+    if pixels > MAX_SHEET_PIXELS:
+        raise OptionError(
+            f"height {height} would make a slot sheet of {pixels:,} pixels for this "
+            f"{rgb.shape[1]}×{rgb.shape[0]} photo, more than {MAX_SHEET_PIXELS:,}: use a smaller "
+            "height"
+        )
     rows = []
     for i, assignments in enumerate(levels):
         stats = slot_stats(rgb, assignments)

@@ -238,3 +238,95 @@ def test_read_only_and_non_contiguous_arrays(corrector, astronaut) -> None:
     frozen.setflags(write=False)
     assert corrector(img).shape == (32, 32, 3)
     assert np.array_equal(corrector(frozen), corrector(np.ascontiguousarray(frozen)))
+
+
+# -- options: one library error naming the argument and what it may be (issue 22, item 18) -----
+
+
+@pytest.mark.parametrize(
+    ("device", "words"),
+    [
+        ("bogus", "device bogus: not a supported device, use one of cpu, cuda, mps"),
+        ("meta", "device meta: not a supported device"),
+        (torch.device("meta"), "device meta: not a supported device"),
+        (3.5, "device must be a string or torch.device, not float"),
+        pytest.param(
+            "cuda",
+            "device cuda: no such device is available on this machine: use cpu",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
+    ],
+)
+def test_bad_devices_are_option_errors(level2_path, device, words) -> None:
+    with pytest.raises(OptionError) as info:
+        ExposureCorrector(level2_path, device=device)
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("tile_size", 64.0, "tile_size must be an int, a multiple of 4, at least 64"),
+        ("tile_size", "512", "tile_size must be an int"),
+        ("tile_size", True, "tile_size must be an int"),
+        ("tile_size", 66, "a multiple of 4"),
+        ("proxy_size", "1024", "proxy_size must be an int, at least 64"),
+        ("proxy_size", float("nan"), "proxy_size must be an int"),
+        ("max_memory", float("nan"), "max_memory must be a positive number of bytes"),
+        ("max_memory", float("inf"), "max_memory must be a positive number of bytes"),
+        ("max_memory", "1G", "max_memory must be a positive number of bytes"),
+        ("max_memory", -1, "max_memory must be a positive number of bytes"),
+        ("mode", ["exact"], "mode must be one of auto, exact, fast"),
+    ],
+)
+def test_bad_size_options_are_option_errors(corrector, option, value, words) -> None:
+    image = np.zeros((16, 16, 3), np.uint8)
+    for call in (corrector, corrector.plan):
+        with pytest.raises(OptionError) as info:
+            call(image, **{option: value})
+        assert words in str(info.value)
+
+
+def test_size_options_accept_numpy_ints_and_float_bytes(corrector) -> None:
+    image = np.zeros((16, 16, 3), np.uint8)
+    how = corrector.plan(image, mode="exact", tile_size=np.int64(64), max_memory=2e9)
+    assert how.tile_size == 64 and "1907 MiB" in how.reason
+
+
+def test_weights_none_is_an_option_error() -> None:
+    with pytest.raises(OptionError, match=r"weights must be a name .* not NoneType"):
+        ExposureCorrector(None, device="cpu")
+
+
+def test_nested_tensor_is_an_image_type_error(corrector) -> None:
+    nested = torch.nested.nested_tensor([torch.rand(3, 8, 8), torch.rand(3, 8, 12)])
+    with pytest.raises(ImageTypeError, match="nested tensor"):
+        corrector(nested)
+
+
+def test_slot_map_levels_and_overlay_size_are_checked(corrector, astronaut) -> None:
+    image = astronaut[:64, :96]
+    maps = corrector.slot_maps(image)
+    assert maps.labels(1).shape == (64, 96) and maps.overlay(image, level=1).size == (96, 64)
+    for level in (2, 5, -1, 1.0, "0"):
+        with pytest.raises(OptionError, match=r"level must be .*0 to 1"):
+            maps.labels(level)
+    with pytest.raises(InvalidImageError, match=r"image is 64×64 but .* from a 96×64 image"):
+        maps.overlay(astronaut[:64, :64])
+    with pytest.raises(OptionError, match="alpha must be a number from 0 to 1"):
+        maps.overlay(image, alpha=2)
+
+
+@pytest.mark.parametrize("dtype", [">u2", ">f4", ">f8", ">f2"])
+@pytest.mark.parametrize("channels", [None, 3, 4])
+def test_swapped_byte_order_gives_the_native_result(corrector, astronaut, dtype, channels):
+    """Big-endian arrays (from FITS, network data, np.frombuffer ...) are read as values."""
+    rgb = astronaut[:40, :56]
+    values = {None: rgb[:, :, 0], 3: rgb, 4: np.dstack([rgb, rgb[:, :, :1]])}[channels]
+    native_type = np.dtype(dtype).newbyteorder("=")
+    scale = 257 if native_type == np.uint16 else 1 / 255
+    native = (values.astype(np.float64) * scale).astype(native_type)
+    swapped = native.astype(dtype)
+    out = corrector(swapped)
+    assert out.dtype == np.dtype(dtype) and out.shape == swapped.shape
+    assert np.array_equal(out, corrector(native))

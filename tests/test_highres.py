@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -290,3 +292,51 @@ def test_fast_proxy_pass_precision(level2_path, astronaut) -> None:
     fast_default = default(astronaut, mode="fast", proxy_size=256)
     fast_fp32 = fp32(astronaut, mode="fast", proxy_size=256)
     assert psnr(fast_default, fast_fp32) >= 40  # bfloat16: measured 49 dB here
+
+
+BATCH_PEAK = """
+import resource, sys
+import torch
+from exposure_slot import ExposureCorrector
+torch.set_num_threads(1)
+corrector = ExposureCorrector(sys.argv[1], device="cpu")
+options = {"mode": "exact", "max_memory": 16 * 2**20}
+corrector(torch.rand(3, 128, 128), **options)  # one image: the baseline peak
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(corrector.plan(torch.rand(4, 3, 128, 128), **options))
+corrector(torch.rand(4, 3, 128, 128), **options)
+print("extra", (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+
+
+def test_a_batch_keeps_the_memory_budget_of_one_image(level2_path, tmp_path) -> None:
+    """A B×3×H×W tensor: the plan is made for one image, so the batch's images go through
+    one at a time and the peak stays that of one image (plus the batch itself), not B
+    times the budget. Measured as peak RSS in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, "-c", BATCH_PEAK, str(level2_path)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "whole image in one tile" in done.stdout
+    extra = int(done.stdout.split("extra")[1])
+    assert extra < 8 * 2**20, done.stdout  # all four in one pass: 4 times one image's peak
+
+
+@pytest.mark.parametrize("shape", [(1, 1_000_000), (1_000_000, 1), (3, 600_000)])
+def test_extreme_aspect_ratios_are_planned_on_their_padded_size(corrector, shape) -> None:
+    """A 1-pixel strip runs at 8 rows: 1 MP costs what 8 MP do. ``auto`` counts the padded
+    pixels (fast mode beyond the exact budget) and an exact plan sizes its tiles for them."""
+    strip = np.zeros((*shape, 3), np.uint8)
+    how = corrector.plan(strip)
+    assert how.mode == "fast" and "MP padded" in how.reason
+    part = strip[:, :200_000] if shape[0] < shape[1] else strip[:200_000]
+    exact = corrector.plan(part, mode="exact", max_memory=512 * 2**20)
+    assert exact.tiles > 1  # 200k pixels fit 512 MiB in one tile, their 1.6 M padded do not
+
+
+def test_a_one_pixel_strip_is_corrected_cheaply(corrector) -> None:
+    strip = np.random.default_rng(0).integers(0, 256, (1, 1_000_000, 3), dtype=np.uint8)
+    out = corrector(strip)  # before planning on the padded size: exact, 3 GB
+    assert out.shape == strip.shape and out.dtype == np.uint8
+    assert np.corrcoef(out.ravel()[:30000], strip.ravel()[:30000])[0, 1] > 0.8  # the strip

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import resource
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import data
 
+from exposure_slot.cli import main
+from exposure_slot.errors import OptionError
 from exposure_slot.imageio import from_uint, to_uint
 from exposure_slot.visualize import (
     TITLE_BAR,
@@ -125,3 +132,41 @@ def test_fit_long_side_only_shrinks():
 
 def test_level_names():
     assert [level_name(i) for i in range(3)] == ["main", "sub", "sub-sub"]
+
+
+@contextlib.contextmanager
+def address_space_limit(extra: int) -> Iterator[None]:
+    """Lower this process's soft RLIMIT_AS to its current size plus ``extra`` bytes (a
+    real limit: larger allocations fail) for the duration of the block."""
+    size = int(Path("/proc/self/status").read_text().split("VmSize:")[1].split()[0]) * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (size + extra, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@pytest.mark.parametrize("height", ["12000", "100000"])
+def test_slots_height_is_bounded(tmp_path, level2_path, capsys, height) -> None:
+    """Panels 12000 pixels high took 20 GB; 100000 was killed by the OOM killer. Under an
+    address-space limit of 1 GiB above the process's: a usage error, no picture."""
+    source = tmp_path / "photo.png"
+    Image.fromarray(data.astronaut()[:96, :128]).save(source)
+    argv = ["slots", str(source), "-o", str(tmp_path / "sheet.png"), "--height", height]
+    main(["info", "--weights", str(level2_path)])  # imports done outside the limit
+    with address_space_limit(2**30):
+        assert main([*argv, "--weights", str(level2_path)]) == 2
+    assert f"height {height} would make a slot sheet of" in capsys.readouterr().err
+    assert not (tmp_path / "sheet.png").exists()
+
+
+def test_a_long_thin_photo_cannot_make_a_huge_sheet(levels) -> None:
+    thin = np.zeros((2, 30000, 3), np.float32)
+    maps = [np.zeros((level.shape[0], 2, 30000), np.float32) for level in levels]
+    with address_space_limit(2**30), pytest.raises(OptionError, match=r"height 320 .* 30000×2"):
+        slot_sheet(thin, maps)  # it would be 6.6 G pixels
+    with pytest.raises(OptionError, match="height must be a positive int"):
+        slot_sheet(PHOTO, levels, height=0)
+    sheet = slot_sheet(PHOTO, levels, height=1000)  # within the limit: drawn
+    assert sheet.height == len(levels) * (1000 + TITLE_BAR)

@@ -11,6 +11,8 @@ import json
 import pickle
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,7 @@ from exposure_slot.errors import (
 )
 from exposure_slot.weights import CONFIG_NAME, WEIGHTS_NAME, convert_checkpoint, load_manifest
 from exposure_slot.weights.card import hub_licence
-from exposure_slot.weights.convert import inference_state
+from exposure_slot.weights.convert import inference_state, save_folder
 from exposure_slot.weights.manifest import MANIFEST_NAME, parse_manifest
 
 PACKAGE = Path(exposure_slot.__file__).resolve().parent
@@ -332,8 +334,10 @@ def test_wrong_tensor_shape_is_named(tmp_path, level2_path) -> None:
 def test_config_that_contradicts_the_weights(tmp_path, level2_path) -> None:
     folder = _saved_folder(tmp_path, level2_path)
     config = json.loads((folder / CONFIG_NAME).read_text())
-    (folder / CONFIG_NAME).write_text(json.dumps({**config, "slot_counts": [3, 7, 10]}))
-    with pytest.raises(WeightsError, match=r"slots \[3, 7, 10\] but the weights have \[3, 7\]"):
+    (folder / CONFIG_NAME).write_text(json.dumps({**config, "slot_counts": [3, 7, 10], "level": 3}))
+    with pytest.raises(
+        WeightsError, match=r"slot_counts \[3, 7, 10\] but the weights have \[3, 7\]"
+    ):
         ExposureCorrector.from_pretrained(folder, device="cpu")
 
 
@@ -423,3 +427,156 @@ def test_bundled_model_card_matches_the_manifest() -> None:
         assert front["library_name"] == "exposure-slot"
         assert _card_sha256(card) == entry.sha256(WEIGHTS_NAME)
         assert f"# {entry.name}" in card and "## Training data" in card
+
+
+# -- forged and damaged weights ----------------------------------------------------------------
+
+LIMITED = """
+import resource, sys
+from pathlib import Path
+from exposure_slot import ExposureCorrector
+from exposure_slot.errors import WeightsError
+size = int(Path("/proc/self/status").read_text().split("VmSize:")[1].split()[0]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + 2**30, resource.RLIM_INFINITY))
+try:
+    ExposureCorrector(sys.argv[1], device="cpu")
+except WeightsError as exc:
+    print("WeightsError:", exc)
+"""
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_forged_width_is_refused_before_the_network_is_allocated(
+    tmp_path: Path, level2_path: Path, suffix: str
+) -> None:
+    """A small file whose slots_mu claims width 8192 (a network of tens of GB): refused
+    from the shapes, under an address-space limit of 1 GiB above the process's."""
+    state = inference_state(ExposureCorrector(level2_path, device="cpu").net)
+    state["block.attn.slots.slots_mu"] = torch.zeros(1, 3, 4 * 8192)
+    path = tmp_path / f"forged{suffix}"
+    save_file(state, path) if suffix == ".safetensors" else torch.save(state, path)
+    done = subprocess.run(
+        [sys.executable, "-c", LIMITED, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "WeightsError: width must be an int from 1 to 256, not 8192" in done.stdout
+
+
+def test_shapes_are_checked_before_the_network_is_allocated(tmp_path, level2_path) -> None:
+    """A width within the limits that the other tensors contradict: the shape error, and
+    no network of that width was ever built."""
+    folder = _saved_folder(tmp_path, level2_path)
+    state = load_file(folder / WEIGHTS_NAME)
+    state["block.attn.slots.slots_mu"] = torch.zeros(1, 3, 4 * 256)
+    save_file(state, folder / WEIGHTS_NAME)
+    (folder / CONFIG_NAME).unlink()
+    built = []
+    original = ExposureSlotNet.__init__
+
+    def spy(self, config=None, **kwargs):
+        built.append(torch.get_default_device().type)
+        original(self, config, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ExposureSlotNet, "__init__", spy)
+        with pytest.raises(WeightsError, match=r"shapes do not fit the network: \[conv_in\.weight"):
+            ExposureCorrector(folder, device="cpu")
+    assert built == ["meta"]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_weights_holding_nan_or_infinity_are_refused(tmp_path, level2_path, value) -> None:
+    folder = _saved_folder(tmp_path, level2_path)
+    state = load_file(folder / WEIGHTS_NAME)
+    state["dec1b.weight"][0, 0, 1, 1] = value
+    save_file(state, folder / WEIGHTS_NAME)
+    with pytest.raises(WeightsError, match=r"NaN or infinite values: \[dec1b\.weight\]"):
+        ExposureCorrector(folder, device="cpu")
+
+
+def test_weights_that_overflow_give_an_error_not_a_black_picture(
+    tmp_path, level2_path, photo
+) -> None:
+    """Finite weights ×1e38: the network's output overflows; refused, not returned."""
+    folder = _saved_folder(tmp_path, level2_path)
+    state = load_file(folder / WEIGHTS_NAME)
+    state["conv_in.weight"] *= 1e38
+    save_file(state, folder / WEIGHTS_NAME)
+    corrector = ExposureCorrector(folder, device="cpu")
+    for image in (photo, photo.astype(np.float32) / 255):
+        with pytest.raises(WeightsError, match="NaN or infinite values"):
+            corrector(image)
+
+
+def _write_config(folder: Path, text: str) -> None:
+    (folder / CONFIG_NAME).write_text(text)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ('"iterations": Infinity', "Infinity is not a number JSON allows"),
+        ('"iterations": NaN', "NaN is not a number JSON allows"),
+        ('"width": 1e400', "width must be an int from 1 to 256, not inf"),
+        ('"width": 32.0', "width must be an int from 1 to 256, not 32.0"),
+        ('"iterations": 0', "iterations must be an int from 1 to 16, not 0"),
+        ('"iterations": true', "iterations must be an int from 1 to 16, not True"),
+        ('"slot_counts": "37"', "slot_counts must be a list of ints"),
+        ('"slot_counts": [3, 7.5]', "slot_counts must be an int from 1 to 64, not 7.5"),
+        ('"level": 3', "level 3 but 2 slot_counts"),
+        ('"architecture": "unet"', "architecture 'unet' is not 'exposure-slot'"),
+        ('"colour": "red"', "unknown field(s) colour"),
+        ('"width": 64', "config.json says width 64 but the weights have 32"),
+        ('"trained_steps": ' + "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('"trained_steps": ' + "[" * 2000 + "]" * 2000, "nested too deeply"),
+        ('"trained_steps": ' + "[" * 50 + "]" * 50, None),
+    ],
+)
+def test_every_config_field_is_honoured_or_refused(tmp_path, level2_path, change, words) -> None:
+    folder = _saved_folder(tmp_path, level2_path)
+    text = (folder / CONFIG_NAME).read_text()
+    end = text.rindex("}")
+    _write_config(folder, text[:end] + ", " + change + text[end:])  # the last value wins
+    if words is None:  # an informational field within the parser's reach: loads
+        ExposureCorrector(folder, device="cpu")
+        return
+    with pytest.raises(WeightsError) as info:
+        ExposureCorrector(folder, device="cpu")
+    assert words in str(info.value) and CONFIG_NAME in str(info.value)
+
+
+def test_config_iterations_are_used(tmp_path, level2_path, photo) -> None:
+    folder = _saved_folder(tmp_path, level2_path)
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    three = ExposureCorrector(folder, device="cpu")
+    _write_config(folder, json.dumps({**config, "iterations": 5}))
+    five = ExposureCorrector(folder, device="cpu")
+    assert five.net.config.iterations == 5 and five.net.block.attn.slots.iterations == 5
+    small = photo[::8, ::8].astype(np.float32) / 255
+    assert not np.array_equal(five(small), three(small))
+    assert (
+        json.loads((five.save_pretrained(tmp_path / "again") / CONFIG_NAME).read_text())[
+            "iterations"
+        ]
+        == 5
+    )
+
+
+def test_save_pretrained_onto_a_file_is_refused(tmp_path, corrector) -> None:
+    target = tmp_path / "model"
+    target.write_bytes(b"mine")
+    with pytest.raises(OptionError, match="it exists and is not a folder"):
+        corrector.save_pretrained(target)
+    assert target.read_bytes() == b"mine"
+
+
+def test_save_folder_writes_only_configs_it_can_read_back(tmp_path, corrector) -> None:
+    with pytest.raises(OptionError, match=r"extra_config field.* colour"):
+        save_folder(corrector.net, tmp_path / "out", extra_config={"colour": "red"})
+    assert not (tmp_path / "out").exists()
+    folder = save_folder(corrector.net, tmp_path / "out", extra_config={"trained_steps": 7})
+    assert ExposureCorrector(folder, device="cpu").net.config == corrector.net.config

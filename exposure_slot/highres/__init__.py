@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from ..errors import OptionError
+from ..network import ExposureSlotNet
 from .exact import DECODER_HALO
 
 log = logging.getLogger("exposure_slot")
@@ -39,6 +43,22 @@ EXACT_PIXEL_BUDGET = {"cpu": 4_000_000, "mps": 8_000_000, "cuda": 24_000_000}
 """Largest image (pixels) that ``auto`` runs exactly, per device type. On CPU exact mode
 costs about 4 s per megapixel and core (benchmarks/highres.py), so 4 MP is about 16 s on
 one core; the fast path takes a few seconds at any size."""
+
+
+MIN_SIDE = 8
+"""Padded inputs are at least this large: the network's reflect-padded convolutions at
+1/4 resolution need 2 pixels there."""
+
+
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    """The size the network runs at: each side rounded up to a multiple of
+    ``ExposureSlotNet.SIZE_MULTIPLE``, at least :data:`MIN_SIDE`. Plans count these
+    pixels: a 1-pixel-high strip costs 8 rows."""
+
+    def pad(side: int) -> int:
+        return max(side + -side % ExposureSlotNet.SIZE_MULTIPLE, MIN_SIDE)
+
+    return pad(height), pad(width)
 
 
 @dataclass(frozen=True)
@@ -149,9 +169,10 @@ def exact_sizes(
     """
     model = BYTES_PER_PIXEL[4 if dtype == torch.float32 else 2]
     budget = max_memory if max_memory is not None else available_memory(device) * MEMORY_FRACTION
+    height, width = padded_size(height, width)
     pixels = height * width
     if tile_size is None and model.one_tile * pixels <= budget:
-        return max(height, width) + -max(height, width) % 4, None
+        return max(height, width), None
     left = budget - model.image * pixels
     if tile_size is None:
         side = _side((left - model.state * pixels) / model.tile)
@@ -162,6 +183,35 @@ def exact_sizes(
     if state >= model.state * pixels:
         return tile_size, None
     return tile_size, max(0, int(state / (16 * model.state)))
+
+
+def _whole(name: str, value: Any, rule: str, ok: Callable[[int], bool]) -> int | None:
+    """``value`` as an int (None stays None) if it is one and ``ok``; else OptionError."""
+    if value is None:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and ok(int(value)):
+        return int(value)
+    raise OptionError(f"{name} must be {rule} (or None), not {value!r}")
+
+
+def check_options(
+    mode: Any, tile_size: Any, proxy_size: Any, max_memory: Any
+) -> tuple[str, int | None, int | None, int | None]:
+    """The size options of :func:`plan`, checked (OptionError naming the option and what it
+    may be); ``max_memory`` may be a float (``2e9``) and comes back as whole bytes."""
+    if not isinstance(mode, str) or mode not in MODES:
+        raise OptionError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    tile_size = _whole(
+        "tile_size",
+        tile_size,
+        "an int, a multiple of 4, at least 64",
+        lambda n: n >= 64 and n % 4 == 0,
+    )
+    proxy_size = _whole("proxy_size", proxy_size, "an int, at least 64", lambda n: n >= 64)
+    if isinstance(max_memory, float) and math.isfinite(max_memory) and max_memory >= 1:
+        max_memory = int(max_memory)
+    max_memory = _whole("max_memory", max_memory, "a positive number of bytes", lambda n: n > 0)
+    return mode, tile_size, proxy_size, max_memory
 
 
 def plan(
@@ -179,22 +229,18 @@ def plan(
     (bytes) replaces the default budget, :data:`MEMORY_FRACTION` of the free memory.
     ``dtype`` is the exact pass's compute dtype, ``proxy_dtype`` the fast path's (default:
     the same)."""
-    if mode not in MODES:
-        raise OptionError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    if tile_size is not None and (tile_size < 64 or tile_size % 4):
-        raise OptionError(f"tile_size must be a multiple of 4 and at least 64, not {tile_size}")
-    if proxy_size is not None and proxy_size < 64:
-        raise OptionError(f"proxy_size must be at least 64, not {proxy_size}")
-    if max_memory is not None and max_memory <= 0:
-        raise OptionError(f"max_memory must be a positive number of bytes, not {max_memory}")
-    pixels = height * width
+    mode, tile_size, proxy_size, max_memory = check_options(mode, tile_size, proxy_size, max_memory)
+    pixels = math.prod(padded_size(height, width))
     budget = EXACT_PIXEL_BUDGET.get(device.type, EXACT_PIXEL_BUDGET["cpu"])
     proxy = proxy_size or DEFAULT_PROXY_SIZE
     if mode == "auto":
+        size = f"{pixels / 1e6:.1f} MP"
+        if pixels != height * width:
+            size += f" padded ({height * width / 1e6:.1f} MP)"
         if pixels <= budget or max(height, width) <= proxy:
-            mode, reason = "exact", f"{pixels / 1e6:.1f} MP ≤ {budget / 1e6:.0f} MP exact budget"
+            mode, reason = "exact", f"{size} ≤ {budget / 1e6:.0f} MP exact budget"
         else:
-            mode, reason = "fast", f"{pixels / 1e6:.1f} MP > {budget / 1e6:.0f} MP exact budget"
+            mode, reason = "fast", f"{size} > {budget / 1e6:.0f} MP exact budget"
         reason += f" on {device.type}"
     else:
         reason = "requested"

@@ -140,9 +140,9 @@ def load_weights(
         net = build_network(source)
         return net, WeightsInfo(name="(state dict)", source="in memory", level=net.config.level)
     if not isinstance(source, (str, Path)):
-        raise TypeError(
-            f"weights must be a name, path, Hub repo id, network or state dict, "
-            f"not {type(source).__name__}"
+        raise OptionError(
+            "weights must be a name (e.g. 'default'), a path, a Hub repo id, a network or a "
+            f"state dict, not {type(source).__name__}"
         )
     path = Path(source).expanduser()
     text = str(source)

@@ -17,8 +17,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from ..errors import WeightsError, WeightsIntegrityError, WeightsNotFoundError
-from ..network import ExposureSlotNet, NetConfig
+from ..errors import OptionError, WeightsError, WeightsIntegrityError, WeightsNotFoundError
+from ..network import CONFIG_LIMITS, ExposureSlotNet, NetConfig
 
 StateDict = dict[str, torch.Tensor]
 
@@ -90,17 +90,28 @@ def detect_format(state: Mapping[str, torch.Tensor]) -> str:
     )
 
 
-def infer_config(state: Mapping[str, torch.Tensor]) -> NetConfig:
-    """Read the hyperparameters of a state dict in our key names from tensor shapes."""
+def infer_config(state: Mapping[str, torch.Tensor], iterations: int = 3) -> NetConfig:
+    """Read the hyperparameters of a state dict in our key names from tensor shapes
+    (``iterations`` leaves no trace in them: it comes from ``config.json``, if any)."""
     counts = []
     prefix = "block.attn.slots."
-    while f"{prefix}slots_mu" in state:
-        counts.append(int(state[f"{prefix}slots_mu"].shape[1]))
+    while f"{prefix}slots_mu" in state and len(counts) <= CONFIG_LIMITS["levels"][1]:
+        counts.append(_dim(state, f"{prefix}slots_mu", 1))
         prefix += "child."
     if not counts:
         raise WeightsError("state dict has no slot levels")
-    width = int(state["block.attn.slots.slots_mu"].shape[2]) // 4
-    return NetConfig(slot_counts=tuple(counts), width=width)
+    dim = _dim(state, "block.attn.slots.slots_mu", 2)
+    if dim % 4:
+        raise WeightsError(f"block.attn.slots.slots_mu has {dim} channels, not a multiple of 4")
+    return NetConfig(slot_counts=tuple(counts), width=dim // 4, iterations=iterations)
+
+
+def _dim(state: Mapping[str, torch.Tensor], key: str, axis: int) -> int:
+    """Size of ``state[key]`` along ``axis`` of its ``1×slots×channels`` shape."""
+    shape = tuple(state[key].shape)
+    if len(shape) != 3 or shape[0] != 1:
+        raise WeightsError(f"{key} has shape {shape}, not 1×slots×channels")
+    return int(shape[axis])
 
 
 def to_ours(state: Mapping[str, torch.Tensor]) -> StateDict:
@@ -109,17 +120,33 @@ def to_ours(state: Mapping[str, torch.Tensor]) -> StateDict:
     return authors_to_ours(state) if detect_format(state) == "authors" else state
 
 
-def build_network(state: Mapping[str, torch.Tensor]) -> ExposureSlotNet:
-    """Recognise, build and load a network from a state dict in either key format.
+def build_network(
+    state: Mapping[str, torch.Tensor], config: NetConfig | None = None
+) -> ExposureSlotNet:
+    """Recognise, check, build and load a network from a state dict in either key format.
 
-    Training-only tensors (the slot decoder) are loaded when present; every other key
-    must match exactly, and a mismatch names the missing and unexpected keys.
+    ``config`` (from ``config.json``) must agree with the tensor shapes, which give every
+    field but ``iterations``. Keys and shapes are checked against a network built on the
+    meta device (no memory) before the real one is allocated, and every tensor must be
+    finite. Training-only tensors (the slot decoder) are loaded when present; every other
+    key must match exactly, and a mismatch names the missing and unexpected keys.
     """
     state = to_ours(state)
-    config = infer_config(state)
+    inferred = infer_config(state, config.iterations if config is not None else 3)
+    if config is not None and config != inferred:
+        field, said, found = next(
+            (name, value, getattr(inferred, name))
+            for name, value in config.to_dict().items()
+            if getattr(inferred, name) != (tuple(value) if isinstance(value, list) else value)
+        )
+        raise WeightsError(
+            f"{CONFIG_NAME} says {field} {said} but the weights have "
+            f"{list(found) if isinstance(found, tuple) else found}"
+        )
+    config = inferred
     has_decoder = any(k.startswith("slot_decoder.") for k in state)
-    net = ExposureSlotNet(config, slot_decoder=has_decoder)
-    expected = net.state_dict()
+    with torch.device("meta"):
+        expected = ExposureSlotNet(config, slot_decoder=has_decoder).state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
@@ -135,6 +162,10 @@ def build_network(state: Mapping[str, torch.Tensor]) -> ExposureSlotNet:
     ]
     if wrong:
         raise WeightsError(f"tensor shapes do not fit the network: {_short(wrong)}")
+    broken = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
+    if broken:
+        raise WeightsError(f"tensors holding NaN or infinite values: {_short(broken)}")
+    net = ExposureSlotNet(config, slot_decoder=has_decoder)
     net.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     return net.eval()
 
@@ -176,20 +207,70 @@ def read_state_dict(path: str | Path) -> StateDict:
     return obj
 
 
+CONFIG_FIELDS = {
+    "architecture": "checked: must be exposure-slot",
+    "level": "checked: must be the number of slot levels",
+    "slot_counts": "checked against the weights",
+    "width": "checked against the weights",
+    "iterations": "used: slot-attention iterations",
+    "trained_steps": "recorded by training, shown on model cards",
+    "averaged_from": "recorded by scripts/average_weights.py",
+    "averaged_steps": "recorded by scripts/average_weights.py",
+}
+"""Every field a ``config.json`` may have, and what is done with it; any other is refused."""
+
+MAX_CONFIG_BYTES = 1 << 20
+"""Largest ``config.json`` read (ours are a few hundred bytes)."""
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def read_config(folder: Path) -> NetConfig | None:
-    """The ``config.json`` of a weights folder, or None if the folder has none."""
+    """The ``config.json`` of a weights folder, or None if the folder has none.
+
+    Every field is honoured or refused (see :data:`CONFIG_FIELDS`); a refusal is a
+    WeightsError naming the file and the field.
+    """
     path = folder / CONFIG_NAME
     if not path.is_file():
         return None
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise WeightsError(f"invalid {path}: larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        data = json.loads(path.read_text())
-        return NetConfig(
-            slot_counts=tuple(int(n) for n in data["slot_counts"]),
-            width=int(data.get("width", 32)),
-            iterations=int(data.get("iterations", 3)),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
+        data = json.loads(path.read_bytes(), parse_constant=_no_constant)
+    except RecursionError:
+        raise WeightsError(f"invalid {path}: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise WeightsError(f"invalid {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise WeightsError(f"invalid {path}: not a JSON object")
+    if unknown := sorted(set(data) - set(CONFIG_FIELDS)):
+        raise WeightsError(
+            f"invalid {path}: unknown field(s) {', '.join(unknown)} (known: "
+            f"{', '.join(CONFIG_FIELDS)})"
+        )
+    counts = data.get("slot_counts")
+    if not isinstance(counts, list):
+        raise WeightsError(f"invalid {path}: slot_counts must be a list of ints, not {counts!r}")
+    try:
+        config = NetConfig(
+            slot_counts=tuple(counts),
+            width=data.get("width", NetConfig.width),
+            iterations=data.get("iterations", NetConfig.iterations),
+        )
+    except WeightsError as exc:
+        raise WeightsError(f"invalid {path}: {exc}") from exc
+    if data.get("architecture", ARCHITECTURE) != ARCHITECTURE:
+        raise WeightsError(
+            f"invalid {path}: architecture {data['architecture']!r} is not {ARCHITECTURE!r}"
+        )
+    if data.get("level", config.level) != config.level:
+        raise WeightsError(
+            f"invalid {path}: level {data['level']!r} but {config.level} slot_counts"
+        )
+    return config
 
 
 def inference_state(net: ExposureSlotNet, dtype: torch.dtype | None = None) -> StateDict:
@@ -211,8 +292,16 @@ def save_folder(
     dtype: torch.dtype | None = None,
     extra_config: Mapping[str, object] | None = None,
 ) -> Path:
-    """Write ``model.safetensors`` (inference keys) and ``config.json`` into ``folder``."""
+    """Write ``model.safetensors`` (inference keys) and ``config.json`` into ``folder``;
+    ``extra_config`` adds informational fields, which must be in :data:`CONFIG_FIELDS`."""
+    if unknown := sorted(set(extra_config or {}) - set(CONFIG_FIELDS)):
+        raise OptionError(
+            f"extra_config field(s) {', '.join(unknown)} would make a config.json that "
+            f"read_config refuses: add them to CONFIG_FIELDS first"
+        )
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OptionError(f"cannot save weights into {folder}: it exists and is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
     config = {
         "architecture": ARCHITECTURE,
@@ -229,16 +318,14 @@ def save_folder(
 
 
 def load_folder(folder: str | Path) -> ExposureSlotNet:
-    """Load a folder written by :func:`save_folder` (or downloaded from the Hub)."""
+    """Load a folder written by :func:`save_folder` (or downloaded from the Hub): its
+    ``config.json`` is read and checked first, then the weights against it."""
     folder = Path(folder)
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise WeightsNotFoundError(f"{folder} has no {WEIGHTS_NAME}")
-    net = build_network(read_state_dict(weights))
     config = read_config(folder)
-    if config is not None and config.slot_counts != net.config.slot_counts:
-        raise WeightsError(
-            f"{folder / CONFIG_NAME} says slots {list(config.slot_counts)} but the weights "
-            f"have {list(net.config.slot_counts)}"
-        )
-    return net
+    try:
+        return build_network(read_state_dict(weights), config)
+    except WeightsError as exc:
+        raise WeightsError(f"{folder}: {exc}") from exc
