@@ -66,8 +66,13 @@ STOP_SIGNALS = tuple(
 """Signals handled like Ctrl-C: the file being written is removed, exit 128 + the number."""
 OTHER_IMAGE_EXTENSIONS = frozenset({".heic", ".heif", ".jxl", ".dng", ".raw"})
 """Image extensions we neither read nor write: an ``-o`` ending so is a mistake, not a folder."""
-_ALLOCATION_FAILURES = ("can't allocate memory", "DefaultCPUAllocator", "out of memory")
-"""Texts of torch's RuntimeError when an allocation fails (CPU allocator, CUDA)."""
+_ALLOCATION_FAILURES = (
+    "can't allocate memory",
+    "DefaultCPUAllocator",
+    "out of memory",
+    "could not create a primitive",
+)
+"""Texts of torch's RuntimeError when an allocation fails (CPU allocator, CUDA, oneDNN)."""
 
 
 class UsageError(ExposureSlotError):
@@ -266,7 +271,7 @@ def _processing_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _load_corrector(args: argparse.Namespace) -> ExposureCorrector:
     hub = {"revision": args.revision} if args.revision else {}
-    device = _device(args.device)
+    device = parse_device(args.device)
     try:
         return ExposureCorrector(
             args.weights, device=device, dtype=args.dtype, compile=args.compile, **hub
@@ -279,7 +284,7 @@ def _load_corrector(args: argparse.Namespace) -> ExposureCorrector:
         ) from exc
 
 
-def _device(name: str | None) -> torch.device | None:
+def parse_device(name: str | None) -> torch.device | None:
     """``--device`` as a torch device, refusing devices this machine does not have."""
     if name is None:
         return None
@@ -796,7 +801,7 @@ def _add_info(commands: Any, model: argparse.ArgumentParser) -> None:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    device = _device(args.device) or default_device()
+    device = parse_device(args.device) or default_device()
     print(f"exposure-slot {__version__}")
     cuda = f"CUDA {torch.version.cuda}" if torch.cuda.is_available() else "no CUDA"
     print(f"torch {torch.__version__} ({cuda})")

@@ -4,16 +4,18 @@ argument checks of ``train`` and ``eval``. Signals and limits are real, in real 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, PngImagePlugin, features
 from test_cli import ASTRONAUT, COFFEE, WEIGHTS, correct, files, hashes, save
 
@@ -224,3 +226,31 @@ def test_an_output_format_we_cannot_write_is_a_usage_error(tmp_path, capsys):
     assert correct(source, "-o", tmp_path / "fixed.heic") == 2
     assert "cannot write .heic files; use one of bmp, jpeg, jpg, png" in capsys.readouterr().err
     assert files(tmp_path) == {"a.jpg"}  # no folder named fixed.heic
+
+
+# --- eval and convert -----------------------------------------------------------------------
+
+
+def test_eval_json_is_valid_json_when_psnr_is_infinite(tmp_path):
+    for folder in ("in", "target"):
+        save(tmp_path / folder / "a.png", COFFEE)  # identical pair: PSNR is infinite
+    out = tmp_path / "scores.json"
+    argv = ["eval", tmp_path / "in", tmp_path / "target", "--methods", "identity", "-q"]
+    assert cli.main([*map(str, argv), "--json", str(out)]) == 0
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    scores = json.loads(out.read_text(), parse_constant=refuse)
+    assert scores["images"][0]["psnr"] is None
+    assert scores["images"][0]["ssim"] == pytest.approx(1.0)
+
+
+def test_unreadable_checkpoints_never_advise_disabling_the_safety(tmp_path, capsys):
+    photo = save(tmp_path / "photo.png", COFFEE)
+    pickled = tmp_path / "code.pth"
+    torch.save({"path": PurePosixPath("a")}, pickled)  # a class weights_only refuses
+    for source in (photo, pickled):
+        assert cli.main(["convert", str(source), str(tmp_path / "out")]) == 1
+        error = capsys.readouterr().err
+        assert f"cannot read {source}" in error and "weights_only" not in error
