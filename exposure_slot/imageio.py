@@ -641,6 +641,8 @@ def write_image(
     if like is not None and not isinstance(like, ImageData):
         raise ImageTypeError(f"like must be an ImageData or None, got {type(like).__name__}")
     encoded = _prepare(rgb, like, spec)
+    if spec is _JPEG:
+        encoded = _fit_jpeg_segments(encoded, target)
     if target.is_dir():
         raise ImageWriteError(f"cannot write {target}: it is a directory")
     try:
@@ -800,8 +802,6 @@ def _encode(f: BinaryIO, encoded: _Encoded, spec: _Format, quality: int) -> None
 
 
 def _save_with_pillow(f: BinaryIO, encoded: _Encoded, spec: _Format, quality: int) -> None:
-    if spec is _JPEG:
-        encoded = _fit_jpeg_segments(encoded)
     pixels = encoded.pixels
     image = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
     params: dict[str, Any] = {}
@@ -840,7 +840,7 @@ def _save_with_pillow(f: BinaryIO, encoded: _Encoded, spec: _Format, quality: in
         f.seek(0, os.SEEK_END)
 
 
-def _fit_jpeg_segments(encoded: _Encoded) -> _Encoded:
+def _fit_jpeg_segments(encoded: _Encoded, target: Path) -> _Encoded:
     """Leave out (with a warning) the EXIF, XMP, comment or APP13 blocks that are too long
     for a JPEG marker segment, rather than failing the whole file."""
     sizes = {
@@ -855,9 +855,9 @@ def _fit_jpeg_segments(encoded: _Encoded) -> _Encoded:
     if not too_long:
         return encoded
     warnings.warn(
-        f"{', '.join(too_long)} metadata left out: longer than a JPEG segment holds "
-        f"({_JPEG_SEGMENT_MAX} bytes)",
-        stacklevel=2,
+        f"{target}: {', '.join(too_long)} metadata left out: longer than a JPEG segment "
+        f"holds ({_JPEG_SEGMENT_MAX} bytes)",
+        stacklevel=3,
     )
     return replace(
         encoded,

@@ -204,7 +204,8 @@ def test_metadata_too_long_for_jpeg_is_left_out_with_a_warning(tmp_path, capsys)
     pnginfo.add_itxt("XML:com.adobe.xmp", xmp.decode())
     source = save(tmp_path / "a.png", ASTRONAUT, exif=exif, dpi=(300, 300), pnginfo=pnginfo)
     assert correct(source, "-o", tmp_path / "out.jpg") == 0
-    assert "warning: EXIF, XMP metadata left out" in capsys.readouterr().err
+    warning = f"warning: {tmp_path / 'out.jpg'}: EXIF, XMP metadata left out"
+    assert warning in capsys.readouterr().err
     with Image.open(tmp_path / "out.jpg") as out:
         assert out.size == (128, 96) and round(out.info["dpi"][0]) == 300
         assert not out.getexif() and "xmp" not in out.info
