@@ -769,6 +769,11 @@ def _add_slots(commands: Any, model: argparse.ArgumentParser) -> None:
     sub.add_argument("-o", "--output", required=True, metavar="OUT", help="picture to write")
     sub.add_argument("--size", type=_positive_int, default=1024, help="long side the network sees")
     sub.add_argument("--height", type=_positive_int, default=320, help="panel height")
+    sub.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT even if exposure-slot did not write it",
+    )
 
 
 def _run_slots(args: argparse.Namespace) -> int:
@@ -777,6 +782,10 @@ def _run_slots(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {output}: use an image extension ({', '.join(WRITABLE_EXTENSIONS)})")
     if Path(args.input).exists() and _identity(output) == _identity(Path(args.input)):
         raise UsageError(f"-o {output} is the input; refusing to overwrite it")
+    if not args.overwrite and output.exists() and not is_our_output(output):
+        raise UsageError(
+            f"-o {output} exists and exposure-slot did not write it; use --overwrite to replace it"
+        )
     rgb = fit_long_side(read_image(args.input).rgb, args.size)
     corrector = _load_corrector(args)
     maps = corrector.slot_maps(rgb)

@@ -255,3 +255,17 @@ def test_unreadable_checkpoints_never_advise_disabling_the_safety(tmp_path, caps
         assert cli.main(["convert", str(source), str(tmp_path / "out")]) == 1
         error = capsys.readouterr().err
         assert f"cannot read {source}" in error and "weights_only" not in error
+
+
+def test_slots_never_replaces_a_file_we_did_not_write(tmp_path, capsys):
+    source = save(tmp_path / "a.png", ASTRONAUT)
+    other = save(tmp_path / "holiday.png", COFFEE)
+    before = other.read_bytes()
+    argv = ["slots", source, "--weights", WEIGHTS, "--device", "cpu", "--size", "64"]
+    assert cli.main([*map(str, argv), "-o", str(other)]) == 2
+    assert "exposure-slot did not write it; use --overwrite" in capsys.readouterr().err
+    assert other.read_bytes() == before
+    assert cli.main([*map(str, argv), "-o", str(tmp_path / "s.png")]) == 0
+    assert cli.main([*map(str, argv), "-o", str(tmp_path / "s.png")]) == 0  # ours: replaced
+    assert cli.main([*map(str, argv), "-o", str(other), "--overwrite"]) == 0
+    assert other.read_bytes() != before
