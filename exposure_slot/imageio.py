@@ -783,11 +783,11 @@ def _process_exists(pid: int) -> bool:
     if os.name == "nt":
         return True
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except (ProcessLookupError, OverflowError):
         return False
-    except PermissionError:  # another user's process
-        return True
+    except PermissionError:  # it exists, but belongs to another user
+        pass
     return True
 
 
