@@ -2,16 +2,20 @@
 
 ``exposure-slot`` and ``python -m exposure_slot`` run :func:`main`. Exit status: 0 when
 everything worked, 1 when a file or the weights failed (each failure named on stderr), 2 for
-usage errors (bad options), 130 when interrupted with Ctrl-C.
+usage errors (bad options), 128 + the signal's number when stopped by a signal: 130 for
+Ctrl-C (SIGINT), 143 for SIGTERM, 129 for SIGHUP (each cleans up like Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fnmatch
 import glob
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 import warnings
@@ -38,24 +42,74 @@ from .errors import (
     UnsupportedPrecisionError,
     WeightsNotFoundError,
 )
-from .imageio import DEFAULT_MAX_PIXELS, WRITABLE_EXTENSIONS, ImageData, read_image, write_image
+from .imageio import (
+    DEFAULT_MAX_PIXELS,
+    READABLE_EXTENSIONS,
+    WRITABLE_EXTENSIONS,
+    ImageData,
+    is_our_output,
+    read_image,
+    remove_stale_temp_files,
+    write_image,
+)
 from .samples import DEFAULT_SAMPLE, SAMPLES, sample_path
 from .visualize import MAX_SHEET_PIXELS, fit_long_side, montage, slot_sheet, to_pil
 from .weights import convert_checkpoint, load_manifest
 from .weights.hub import push_folder_to_hub
 
 PROG = "exposure-slot"
-READ_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
-"""Files picked up when a folder is given (any case); a file named explicitly may be any
-format Pillow reads."""
 SAME_FOLDER_SUFFIX = "_corrected"
 """Stem suffix used when an output lands in its input's own folder and ``--suffix`` is unset."""
 METHODS = ("model", "identity", "auto_gamma", "clahe")
-INTERRUPTED = 130
+INTERRUPTED = 128 + signal.SIGINT
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""Signals handled like Ctrl-C: the file being written is removed, exit 128 + the number."""
+OTHER_IMAGE_EXTENSIONS = frozenset({".heic", ".heif", ".jxl", ".dng", ".raw"})
+"""Image extensions we neither read nor write: an ``-o`` ending so is a mistake, not a folder."""
+_ALLOCATION_FAILURES = (
+    "can't allocate memory",
+    "DefaultCPUAllocator",
+    "out of memory",
+    "could not create a primitive",
+)
+"""Texts of torch's RuntimeError when an allocation fails (CPU allocator, CUDA, oneDNN)."""
 
 
 class UsageError(ExposureSlotError):
     """Arguments that cannot work together (reported like argparse's own errors, exit 2)."""
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGHUP) raised in the main thread, cleaned up like Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop_status(exc: KeyboardInterrupt) -> int:
+    """Exit status for an interruption: 128 + the signal's number (SIGINT for Ctrl-C)."""
+    return 128 + getattr(exc, "signum", signal.SIGINT)
+
+
+@contextlib.contextmanager
+def _stop_signals_raise() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise :class:`Stopped` in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 # ------------------------------------------------------------------------------- entry
@@ -72,10 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a usage error argparse printed
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     try:
-        return args.run(args)
-    except KeyboardInterrupt:
+        with _stop_signals_raise(), warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.run(args)
+    except KeyboardInterrupt as exc:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return INTERRUPTED
+        return _stop_status(exc)
     except BrokenPipeError:  # output piped into a reader that stopped (e.g. `| head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -90,6 +146,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _error(message: object) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: object) -> None:
+    tqdm.write(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+def _print(text: object) -> None:
+    """Print to stdout; file names that are not valid text show their bytes as \\xNN."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    shown = os.fsencode(str(text)).decode("utf-8", "backslashreplace")
+    print(shown.encode(encoding, "backslashreplace").decode(encoding))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,7 +282,7 @@ def _processing_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _load_corrector(args: argparse.Namespace) -> ExposureCorrector:
     hub = {"revision": args.revision} if args.revision else {}
-    device = _device(args.device)
+    device = parse_device(args.device)
     try:
         return ExposureCorrector(
             args.weights, device=device, dtype=args.dtype, compile=args.compile, **hub
@@ -228,7 +295,7 @@ def _load_corrector(args: argparse.Namespace) -> ExposureCorrector:
         ) from exc
 
 
-def _device(name: str | None) -> torch.device | None:
+def parse_device(name: str | None) -> torch.device | None:
     """``--device`` as a torch device, refusing devices this machine does not have."""
     return None if name is None else resolve_device(name, "--device")
 
@@ -293,7 +360,8 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
         help="correct the exposure of photos",
         description="Correct photos: files, folders or glob patterns in, corrected photos out. "
         "Output keeps each input's size, mode, bit depth, alpha, ICC profile and EXIF "
-        "(orientation applied to the pixels). Inputs are never overwritten.",
+        "(orientation applied to the pixels). Inputs are never overwritten, nor any other "
+        "file exposure-slot did not write unless --overwrite is given.",
     )
     sub.add_argument(
         "inputs",
@@ -325,8 +393,15 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
         f"'{SAME_FOLDER_SUFFIX}' when an output lands beside its input)",
     )
     sub.add_argument("--quality", type=_quality, help="JPEG/WebP quality 1-100 (default 95)")
-    sub.add_argument(
+    existing = sub.add_mutually_exclusive_group()
+    existing.add_argument(
         "--skip-existing", action="store_true", help="leave outputs that already exist alone"
+    )
+    existing.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing output files even if exposure-slot did not write them "
+        "(without it, only files an earlier run wrote are replaced)",
     )
     sub.add_argument(
         "--max-pixels",
@@ -358,7 +433,12 @@ def _run_correct(args: argparse.Namespace) -> int:
         recursive=args.recursive,
         extension=args.format,
         suffix=args.suffix,
+        replace=args.overwrite,
+        skip_existing=args.skip_existing,
     )
+    for folder in {job.target.parent for job in jobs if job.target is not None}:
+        for stale in remove_stale_temp_files(folder):
+            logging.getLogger(__name__).info("removed %s, left by a killed run", stale)
     if not any(job.problem is None for job in jobs):
         for job in jobs:
             _error(job.problem)
@@ -388,19 +468,31 @@ def plan_jobs(
     recursive: bool = False,
     extension: str | None = None,
     suffix: str | None = None,
+    replace: bool = False,
+    skip_existing: bool = False,
 ) -> list[Job]:
     """Expand inputs (files, folders, globs) and give each file its output path.
 
     ``output`` is a file when it has an image extension (then exactly one input file is
     allowed), else a folder, where files from folders and globs keep their sub-folders.
-    A file named twice runs once. Files that another input would write (the results of an
-    earlier run beside the inputs) are left out. A job gets a ``problem`` instead of running
-    when its input is missing, when its output would be an input file, or when two inputs
-    map to one output.
+    A file named twice runs once. Files found in folders or globs that lie in the output
+    folder and were written by exposure-slot (an earlier run's results) are left out. A job
+    gets a ``problem`` instead of running when its input is missing, when its output would be
+    an input file or an existing file exposure-slot did not write (unless ``replace``; with
+    ``skip_existing`` existing outputs are skipped later), or when two inputs map to one
+    output. An output folder inside a folder or glob that is searched recursively is a
+    UsageError: its files would be inputs and outputs at once.
     """
     if suffix is not None and any(sep and sep in suffix for sep in (os.sep, os.altsep)):
         raise UsageError(f"--suffix {suffix!r} must not contain a path separator")
-    to_file = output.suffix.lower() in WRITABLE_EXTENSIONS and not output.is_dir()
+    ending = output.suffix.lower()
+    to_file = ending in WRITABLE_EXTENSIONS and not output.is_dir()
+    unwritable = ending in READABLE_EXTENSIONS | OTHER_IMAGE_EXTENSIONS and not to_file
+    if unwritable and not output.is_dir():
+        raise UsageError(
+            f"-o {output}: cannot write {output.suffix} files; "
+            f"use one of {', '.join(e[1:] for e in WRITABLE_EXTENSIONS)}"
+        )
     if not to_file and output.exists() and not output.is_dir():
         raise UsageError(f"-o {output} exists and is not a folder")
     found, jobs = _find_inputs(inputs, output, recursive)
@@ -416,9 +508,11 @@ def plan_jobs(
             raise UsageError("--suffix applies to folder outputs; -o names the file")
         targets = [output] * len(found)
     else:
+        found = [(f, root) for f, root in found if not _earlier_output(f, root, output)]
         targets = [_target(f, root, output, extension, suffix) for f, root in found]
-        found, targets = _without_earlier_outputs(found, targets)
-    return jobs + _check_targets([f for f, _ in found], targets, None if to_file else output)
+    sources = [f for f, _ in found]
+    keep_existing = replace or skip_existing
+    return jobs + _check_targets(sources, targets, None if to_file else output, keep_existing)
 
 
 def _find_inputs(
@@ -431,7 +525,9 @@ def _find_inputs(
     for text in inputs:
         path = Path(text).expanduser()
         if path.is_dir():
-            files = _folder_images(path, recursive, skip=output)
+            if recursive:
+                _refuse_output_inside(output, path, f"the input folder {path}, searched with -r")
+            files = _folder_images(path, recursive)
             if not files:
                 jobs.append(Job(path, problem=f"{path}: no image files in this folder"))
             found += [(f, path) for f in files]
@@ -439,9 +535,10 @@ def _find_inputs(
             found.append((path, None))
         elif glob.has_magic(text):
             root = _glob_root(path)
+            if _pattern_reaches(path.relative_to(root).parts, output, root):
+                _refuse_output_inside(output, root, f"{root}, searched by the pattern {text}")
             matches = sorted(glob.glob(str(path), recursive=True))
             files = [Path(m) for m in matches if Path(m).is_file()]
-            files = [f for f in files if not _inside_output(f, root, output)]
             if not files:
                 jobs.append(Job(path, problem=f"{text}: no files match this pattern"))
             found += [(f, root) for f in files]
@@ -464,24 +561,51 @@ def _glob_root(pattern: Path) -> Path:
     return Path(*parts[:literal]) if literal else Path()
 
 
-def _inside_output(path: Path, root: Path, output: Path) -> bool:
-    """Whether ``path`` lies in an output folder nested inside the input ``root``
-    (results of an earlier run there are not inputs)."""
+def _refuse_output_inside(output: Path, root: Path, searched: str) -> None:
+    """A UsageError when the output folder lies strictly inside a folder searched below its
+    top level: the originals there would be taken for results, and results for originals."""
     out, here = output.resolve(), root.resolve()
-    return out != here and out.is_relative_to(here) and path.resolve().is_relative_to(out)
+    if out != here and out.is_relative_to(here):
+        raise UsageError(
+            f"-o {output} lies inside {searched}: its files would be both inputs and "
+            f"outputs; give an -o outside {root}, or -o {root} to write beside each input"
+        )
 
 
-def _folder_images(folder: Path, recursive: bool, skip: Path) -> list[Path]:
-    """Image files in ``folder`` (sorted; hidden files, hidden folders and ``skip`` left out)."""
+def _pattern_reaches(pattern: Sequence[str], output: Path, root: Path) -> bool:
+    """Whether the glob ``pattern`` (parts below ``root``) can match files inside ``output``."""
+    out, here = output.resolve(), root.resolve()
+    if not out.is_relative_to(here):
+        return False
+
+    def reaches(parts: Sequence[str], folders: Sequence[str]) -> bool:
+        if not folders:
+            return len(parts) > 0
+        if not parts:
+            return False
+        if parts[0] == "**":
+            return reaches(parts[1:], folders) or reaches(parts, folders[1:])
+        return fnmatch.fnmatchcase(folders[0], parts[0]) and reaches(parts[1:], folders[1:])
+
+    return reaches(pattern, out.relative_to(here).parts)
+
+
+def _earlier_output(path: Path, root: Path | None, output: Path) -> bool:
+    """Whether a file found in a folder or glob is an earlier run's result in the output
+    folder (written by us), which is not an input unless named explicitly."""
+    inside = path.resolve().is_relative_to(output.resolve())
+    return root is not None and inside and is_our_output(path)
+
+
+def _folder_images(folder: Path, recursive: bool) -> list[Path]:
+    """Image files in ``folder`` (sorted; hidden files and hidden folders left out)."""
     pattern = "**/*" if recursive else "*"
     files = []
     for path in folder.glob(pattern):
         relative = path.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts):
             continue
-        if path.suffix.lower() not in READ_EXTENSIONS or not path.is_file():
-            continue
-        if _inside_output(path, folder, skip):
+        if path.suffix.lower() not in READABLE_EXTENSIONS or not path.is_file():
             continue
         files.append(path)
     return sorted(files)
@@ -500,25 +624,12 @@ def _target(
     return out_dir / f"{relative.stem}{suffix}{extension or source.suffix}"
 
 
-def _without_earlier_outputs(
-    found: list[tuple[Path, Path | None]], targets: list[Path]
-) -> tuple[list[tuple[Path, Path | None]], list[Path]]:
-    """Leave out found files that are another input's target (an earlier run's results)."""
-    writer = {
-        target.resolve(): source.resolve()
-        for (source, _), target in zip(found, targets, strict=True)
-    }
-    keep = [
-        i
-        for i, (source, _) in enumerate(found)
-        if writer.get(source.resolve(), source.resolve()) == source.resolve()
-    ]
-    return [found[i] for i in keep], [targets[i] for i in keep]
-
-
-def _check_targets(sources: list[Path], targets: list[Path], folder: Path | None) -> list[Job]:
+def _check_targets(
+    sources: list[Path], targets: list[Path], folder: Path | None, keep_existing: bool
+) -> list[Job]:
     """Jobs for (source, target) pairs, refusing targets that are inputs, are taken twice,
-    or (for a folder output) would land outside ``folder``."""
+    (for a folder output) would land outside ``folder``, or exist and were not written by
+    exposure-slot (unless ``keep_existing``: --overwrite or --skip-existing decide)."""
     inputs = {_identity(s) for s in sources}
     taken: dict[Path, Path] = {}
     jobs = []
@@ -535,6 +646,12 @@ def _check_targets(sources: list[Path], targets: list[Path], folder: Path | None
             problem = f"{source}: refusing to overwrite input {target}; use --suffix or -o"
         elif key in taken:
             problem = f"{source}: output {target} is also the output of {taken[key]}"
+        elif not keep_existing and target.exists() and not is_our_output(target):
+            problem = (
+                f"{source}: refusing to replace {target}, which exposure-slot did not write; "
+                "use --overwrite to replace it, --skip-existing to keep it, or another -o or "
+                "--suffix"
+            )
         else:
             problem = None
             taken[key] = source
@@ -609,9 +726,10 @@ def run_jobs(
 ) -> int:
     """Correct every job, reporting failures per file; returns the exit status.
 
-    Library errors and OS errors of one file are reported and the batch goes on; any other
-    exception is a bug and propagates. Ctrl-C stops after cleaning up the file being
-    written (write_image never leaves a partial file) and returns 130.
+    Library errors, OS errors and failed memory allocations of one file are reported and the
+    batch goes on; any other exception is a bug and propagates. Ctrl-C (or SIGTERM, SIGHUP
+    through :func:`main`) stops after cleaning up the file being written (write_image never
+    leaves a partial file) and returns 128 + the signal's number.
     """
     reader = Prefetcher(jobs, max_pixels=max_pixels, skip_existing=skip_existing)
     written = skipped = failed = 0
@@ -628,19 +746,21 @@ def run_jobs(
                 continue
             try:
                 correct(data, job.target)
-            except (ExposureSlotError, OSError) as exc:
+            except Exception as exc:
                 failed += 1
                 _report(job, exc)
                 continue
+            finally:
+                del data  # a failed allocation must not keep this image's memory
             written += 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         reader.stop()
         bar.close()
         print(
             f"{PROG}: interrupted: {written} of {len(jobs)} image(s) written, no partial file left",
             file=sys.stderr,
         )
-        return INTERRUPTED
+        return _stop_status(exc)
     bar.close()
     if not quiet:
         print(f"{written} written, {skipped} skipped, {failed} failed", file=sys.stderr)
@@ -648,13 +768,29 @@ def run_jobs(
 
 
 def _report(job: Job, error: object) -> None:
-    """Name the failed file and the reason; anything but a library or OS error is a bug."""
-    if isinstance(error, Exception) and not isinstance(error, (ExposureSlotError, OSError)):
+    """Name the failed file and the reason; anything but a library or OS error, or a failed
+    allocation, is a bug."""
+    if _allocation_failed(error):
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "MemoryError"
+        error = (
+            f"not enough memory for this image ({reason}); try a smaller --max-memory or "
+            "--tile-size, or --mode fast"
+        )
+    elif isinstance(error, Exception) and not isinstance(error, (ExposureSlotError, OSError)):
         raise error
     message = str(error)
     if str(job.source) not in message:
         message = f"{job.source}: {message}"
     tqdm.write(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _allocation_failed(error: object) -> bool:
+    """Whether ``error`` is a failed memory allocation (numpy's MemoryError, torch's
+    RuntimeError from its CPU or CUDA allocator)."""
+    if isinstance(error, MemoryError):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and any(t in text for t in _ALLOCATION_FAILURES)
 
 
 # ------------------------------------------------------------------------------- slots
@@ -679,6 +815,11 @@ def _add_slots(commands: Any, model: argparse.ArgumentParser) -> None:
         default=320,
         help=f"panel height (the picture may have at most {MAX_SHEET_PIXELS:,} pixels)",
     )
+    sub.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT even if exposure-slot did not write it",
+    )
 
 
 def _run_slots(args: argparse.Namespace) -> int:
@@ -687,12 +828,16 @@ def _run_slots(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {output}: use an image extension ({', '.join(WRITABLE_EXTENSIONS)})")
     if Path(args.input).exists() and _identity(output) == _identity(Path(args.input)):
         raise UsageError(f"-o {output} is the input; refusing to overwrite it")
+    if not args.overwrite and output.exists() and not is_our_output(output):
+        raise UsageError(
+            f"-o {output} exists and exposure-slot did not write it; use --overwrite to replace it"
+        )
     rgb = fit_long_side(read_image(args.input).rgb, args.size)
     corrector = _load_corrector(args)
     maps = corrector.slot_maps(rgb)
     sheet = slot_sheet(rgb, maps.levels, height=args.height)
     write_image(args.output, np.asarray(sheet))
-    print(args.output)
+    _print(args.output)
     return 0
 
 
@@ -711,7 +856,7 @@ def _add_info(commands: Any, model: argparse.ArgumentParser) -> None:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    device = _device(args.device) or default_device()
+    device = parse_device(args.device) or default_device()
     print(f"exposure-slot {__version__}")
     cuda = f"CUDA {torch.version.cuda}" if torch.cuda.is_available() else "no CUDA"
     print(f"torch {torch.__version__} ({cuda})")
@@ -789,7 +934,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     card = convert_checkpoint(
         args.source, args.out_dir, name=args.name, licence=args.licence, repo_id=args.repo_id
     )
-    print(
+    _print(
         f"{args.out_dir}: level {card.level}, slots {list(card.slot_counts)}, sha256 {card.sha256}"
     )
     return 0
@@ -812,7 +957,7 @@ def _add_push(commands: Any, model: argparse.ArgumentParser) -> None:
 def _run_push(args: argparse.Namespace) -> int:
     """Upload a weights folder (see :func:`push_folder_to_hub`)."""
     commit = push_folder_to_hub(args.folder, args.repo_id, private=args.private)
-    print(f"pushed {args.folder} to {args.repo_id} at revision {commit}")
+    _print(f"pushed {args.folder} to {args.repo_id} at revision {commit}")
     return 0
 
 

@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -540,7 +540,8 @@ class Results:
         )
 
     def to_json(self, indent: int | None = 2) -> str:
-        """Summary, per-image scores and notes as JSON (identical images: PSNR ``Infinity``)."""
+        """Summary, per-image scores and notes as strict JSON: the infinite PSNR of identical
+        images (and any other non-finite number) is written as ``null``."""
         payload = {
             "protocol": "float PSNR on 0-255; SSIM 11x11 Gaussian sigma 1.5, valid, per channel",
             "methods": list(self.methods),
@@ -552,7 +553,18 @@ class Results:
             "images": [asdict(s) for s in self.scores],
             "notes": list(self.notes),
         }
-        return json.dumps(payload, indent=indent)
+        return json.dumps(_finite_or_none(payload), indent=indent, allow_nan=False)
+
+
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with every non-finite float (inside dicts and lists) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(item) for item in value]
+    return value
 
 
 def evaluate(

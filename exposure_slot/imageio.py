@@ -54,15 +54,18 @@ Conversion choices (documented for the README):
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import os
 import re
 import secrets
+import socket
 import struct
 import threading
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -84,16 +87,36 @@ from exposure_slot.errors import (
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_QUALITY",
+    "READABLE_EXTENSIONS",
     "WRITABLE_EXTENSIONS",
     "ImageData",
     "from_uint",
+    "is_our_output",
     "read_image",
+    "remove_stale_temp_files",
     "to_uint",
     "write_image",
 ]
 
 DEFAULT_MAX_PIXELS: int = 200_000_000
 """Largest width × height :func:`read_image` decodes unless told otherwise (bomb guard)."""
+
+_UNDECODABLE_FORMATS = frozenset({"BUFR", "GRIB", "HDF5", "MPEG", "EPS", "WMF", "IPTC"})
+"""Pillow formats that it identifies but cannot decode here (stubs, or an external program)."""
+
+
+def _readable_extensions() -> frozenset[str]:
+    Image.init()
+    return frozenset(
+        ext
+        for ext, name in Image.registered_extensions().items()
+        if name in Image.OPEN and name not in _UNDECODABLE_FORMATS
+    )
+
+
+READABLE_EXTENSIONS: frozenset[str] = _readable_extensions()
+"""Extensions (lower case) of the files :func:`read_image` decodes with this Pillow build:
+the files a folder of inputs is searched for (AVIF and JPEG 2000 where Pillow has them)."""
 
 DEFAULT_QUALITY: int = 95
 """JPEG / WebP quality used when ``write_image`` gets ``quality=None``."""
@@ -561,6 +584,16 @@ _FORMATS: dict[str, _Format] = {
 WRITABLE_EXTENSIONS: tuple[str, ...] = tuple(sorted(_FORMATS))
 """File extensions :func:`write_image` accepts (case-insensitive)."""
 
+_MARK = "exposure-slot"
+"""Put in every file write_image writes, so that a later run knows which files it may replace:
+PNG tEXt ``Software``, JPEG APP15 segment, TIFF ``Software`` tag, WebP chunk ``ESLT``, BMP
+header reserved bytes (application-defined by the format)."""
+_JPEG_MARK = _MARK.encode() + b"\x00"
+_WEBP_MARK_CHUNK = b"ESLT"
+_BMP_MARK = b"ExSl"
+_JPEG_SEGMENT_MAX = 65533  # payload bytes of one JPEG marker segment
+_JPEG_XMP_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
+
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -608,6 +641,8 @@ def write_image(
     if like is not None and not isinstance(like, ImageData):
         raise ImageTypeError(f"like must be an ImageData or None, got {type(like).__name__}")
     encoded = _prepare(rgb, like, spec)
+    if spec is _JPEG:
+        encoded = _fit_jpeg_segments(encoded, target)
     if target.is_dir():
         raise ImageWriteError(f"cannot write {target}: it is a directory")
     try:
@@ -695,11 +730,18 @@ def _atomic_write(target: Path, encode: Callable[[BinaryIO], None]) -> None:
         raise
 
 
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+_TEMP_NAME = re.compile(r"\.exposure-slot-([0-9a-f]{6})-([0-9]+)-[0-9a-f]{8}\.tmp")
+"""Our temporary files: host, writer pid, random part. Short and fixed-length, so that any
+valid target name can be written (the name of the target is not part of it)."""
+
+
 def _create_temp(target: Path) -> tuple[int, Path]:
-    """Create ``.<name>.<random>.tmp<ext>`` exclusively; the umask sets its permissions."""
+    """Create ``.exposure-slot-<host>-<pid>-<random>.tmp`` beside ``target`` exclusively; the
+    umask sets its permissions."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(16):
-        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp{target.suffix}")
+        temp = target.with_name(f".exposure-slot-{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
         try:
             return os.open(temp, flags, 0o666), temp
         except FileExistsError:
@@ -711,6 +753,42 @@ def _create_temp(target: Path) -> tuple[int, Path]:
                 os.unlink(temp)
             raise
     raise ImageWriteError(f"cannot write {target}: could not create a temporary file beside it")
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files that killed writers of this machine left in ``folder``.
+
+    A temporary file is stale when its name says it was made on this host by a process that
+    no longer exists (a writer killed with SIGKILL, or by a power cut, cannot clean up after
+    itself). Files of live processes, and of other hosts sharing the folder, are left alone.
+    Returns the removed paths; a folder that cannot be listed removes nothing.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.fullmatch(entry.name)
+        if match is None or match[1] != _HOST or _process_exists(int(match[2])):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether ``pid`` runs on this machine (always assumed on Windows, where os.kill kills)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # it exists, but belongs to another user
+        pass
+    return True
 
 
 def _encode(f: BinaryIO, encoded: _Encoded, spec: _Format, quality: int) -> None:
@@ -740,16 +818,112 @@ def _save_with_pillow(f: BinaryIO, encoded: _Encoded, spec: _Format, quality: in
             params["subsampling"] = 0  # 4:4:4
         if encoded.comment:
             params["comment"] = encoded.comment
-        if encoded.app13:
-            params["extra"] = b"".join(_jpeg_segment(0xED, data) for data in encoded.app13)
-    if encoded.xmp:
-        if spec.pillow_name == "PNG":
-            pnginfo = PngImagePlugin.PngInfo()
+        segments = [(0xED, data) for data in encoded.app13] + [(0xEF, _JPEG_MARK)]
+        params["extra"] = b"".join(_jpeg_segment(marker, data) for marker, data in segments)
+    if spec.pillow_name == "PNG":
+        pnginfo = PngImagePlugin.PngInfo()
+        pnginfo.add_text("Software", _MARK)
+        if encoded.xmp:
             pnginfo.add_itxt(_XMP_PNG_KEY, encoded.xmp.decode("utf-8", "replace"))
-            params["pnginfo"] = pnginfo
-        else:
-            params["xmp"] = encoded.xmp
+        params["pnginfo"] = pnginfo
+    elif encoded.xmp:
+        params["xmp"] = encoded.xmp
+    if spec.pillow_name == "WEBP":
+        buffer = io.BytesIO()
+        image.save(buffer, format="WEBP", **params)
+        f.write(_webp_with_mark(buffer.getvalue(), pixels.shape))
+        return
     image.save(f, format=spec.pillow_name, **params)
+    if spec.pillow_name == "BMP":
+        f.seek(6)  # bfReserved1 and bfReserved2
+        f.write(_BMP_MARK)
+        f.seek(0, os.SEEK_END)
+
+
+def _fit_jpeg_segments(encoded: _Encoded, target: Path) -> _Encoded:
+    """Leave out (with a warning) the EXIF, XMP, comment or APP13 blocks that are too long
+    for a JPEG marker segment, rather than failing the whole file."""
+    sizes = {
+        "EXIF": len(encoded.exif or b""),
+        "XMP": len(_JPEG_XMP_PREFIX) + len(encoded.xmp) if encoded.xmp else 0,
+        "comment": len(encoded.comment or b""),
+    }
+    too_long = [name for name, size in sizes.items() if size > _JPEG_SEGMENT_MAX]
+    app13 = [data for data in encoded.app13 if len(data) <= _JPEG_SEGMENT_MAX]
+    if len(app13) < len(encoded.app13):
+        too_long.append("IPTC/Photoshop (APP13)")
+    if not too_long:
+        return encoded
+    warnings.warn(
+        f"{target}: {', '.join(too_long)} metadata left out: longer than a JPEG segment "
+        f"holds ({_JPEG_SEGMENT_MAX} bytes)",
+        stacklevel=3,
+    )
+    return replace(
+        encoded,
+        exif=None if "EXIF" in too_long else encoded.exif,
+        xmp=None if "XMP" in too_long else encoded.xmp,
+        comment=None if "comment" in too_long else encoded.comment,
+        app13=app13,
+    )
+
+
+def _webp_with_mark(data: bytes, shape: tuple[int, ...]) -> bytes:
+    """Append our mark chunk to a WebP file, first turning a simple-format file (lone VP8/VP8L
+    chunk, where no other chunk may follow) into the extended format (VP8X header)."""
+    chunks = data[12:]
+    if chunks[:4] != b"VP8X":
+        height, width = shape[:2]
+        flags = 0x10 if shape[2] == 4 else 0  # alpha
+        canvas = struct.pack("<I", flags) + (width - 1).to_bytes(3, "little")
+        canvas += (height - 1).to_bytes(3, "little")
+        chunks = _riff_chunk(b"VP8X", canvas) + chunks
+    chunks += _riff_chunk(_WEBP_MARK_CHUNK, _MARK.encode())
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WEBP" + chunks
+
+
+def _riff_chunk(kind: bytes, payload: bytes) -> bytes:
+    return kind + struct.pack("<I", len(payload)) + payload + b"\x00" * (len(payload) % 2)
+
+
+def is_our_output(path: str | os.PathLike[str]) -> bool:
+    """Whether the file at ``path`` carries the mark :func:`write_image` puts in every file.
+
+    Only headers are read. A file that cannot be read or parsed is not ours, so it is never
+    replaced on the grounds that we wrote it.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if head[:2] == b"BM":
+                return head[6:10] == _BMP_MARK
+            if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+                return _riff_has_mark(f)
+            f.seek(0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with Image.open(f) as im:
+                    if im.format == "JPEG":
+                        return ("APP15", _JPEG_MARK) in im.applist
+                    if im.format == "PNG":
+                        return im.info.get("Software") == _MARK
+                    if im.format == "TIFF":
+                        return im.tag_v2.get(305) == _MARK
+    except Exception:  # unreadable, not an image, a decoder's complaint: not ours
+        return False
+    return False
+
+
+def _riff_has_mark(f: BinaryIO) -> bool:
+    """Walk a RIFF file's chunk headers (from offset 12) looking for our mark chunk."""
+    while header := f.read(8):
+        if len(header) < 8:
+            return False
+        kind, size = header[:4], struct.unpack("<I", header[4:])[0]
+        if kind == _WEBP_MARK_CHUNK:
+            return f.read(size) == _MARK.encode()
+        f.seek(size + size % 2, os.SEEK_CUR)
+    return False
 
 
 def _jpeg_segment(marker: int, payload: bytes) -> bytes:
@@ -781,6 +955,7 @@ def _write_png16(f: BinaryIO, encoded: _Encoded) -> None:
         _png_chunk(f, b"eXIf", encoded.exif[len(_EXIF_PREFIX) :])
     if encoded.xmp:
         _png_chunk(f, b"iTXt", _XMP_PNG_KEY.encode() + b"\x00\x00\x00\x00\x00" + encoded.xmp)
+    _png_chunk(f, b"tEXt", b"Software\x00" + _MARK.encode())
     rows = pixels.astype(">u2").view(np.uint8).reshape(height, width * channels * 2)
     compressor = zlib.compressobj(_ZLIB_LEVEL)
     band = max(1, _BAND_BYTES // rows.shape[1])
@@ -846,6 +1021,7 @@ def _write_tiff(f: BinaryIO, encoded: _Encoded) -> None:
         for start in range(0, height, rows_per_strip)
     ]
     ifd[256], ifd[257] = width, height
+    ifd[305] = _MARK  # Software: replaces the camera's (the picture is now ours)
     ifd[258] = (bits,) * channels
     ifd[259] = 8  # Adobe Deflate
     ifd[262] = 1 if channels <= 2 else 2  # BlackIsZero or RGB

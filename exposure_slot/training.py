@@ -44,12 +44,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .errors import ExposureSlotError, OptionError
+from .errors import ExposureSlotError, OptionError, WeightsIntegrityError
 from .highres import fast
 from .imageio import read_image
 from .network import ExposureSlotNet, NetConfig
 from .synthesis import make_pair
 from .weights import load_weights, save_folder
+from .weights.convert import load_failure
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 
@@ -285,6 +286,42 @@ def _save_atomic(obj: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _resume(
+    path: Path,
+    config: TrainConfig,
+    net: ExposureSlotNet,
+    opt: torch.optim.Optimizer,
+    rng: np.random.Generator,
+) -> tuple[int, list]:
+    """Restore a run from its checkpoint; returns (step, history). A checkpoint of another
+    level is an OptionError, an unreadable one a WeightsIntegrityError (both say the way out)."""
+    way_out = "delete it, give another --out, or --no-resume"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError ...
+        raise WeightsIntegrityError(
+            f"cannot resume from {path}: not a readable checkpoint ({load_failure(exc)}); {way_out}"
+        ) from exc
+    saved = state.get("config") if isinstance(state, dict) else None
+    level = saved.get("level") if isinstance(saved, dict) else None
+    if level is not None and level != config.level:
+        raise OptionError(
+            f"{path} is the checkpoint of a level-{level} run: --level {config.level} cannot "
+            f"resume it; give --level {level}, another --out, or --no-resume"
+        )
+    try:
+        net.load_state_dict(state["model"])
+        if "optimizer" in state:
+            opt.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        return int(state["step"]), list(state.get("history", []))
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise WeightsIntegrityError(
+            f"cannot resume from {path}: it is not a checkpoint of this run ({exc}); {way_out}"
+        ) from exc
+
+
 def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
     """Run (or resume) training; returns the trained network (with its slot decoder)."""
     out = Path(config.out)
@@ -297,13 +334,7 @@ def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
     step, history = 0, []
     rng = np.random.default_rng(config.seed)
     if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        net.load_state_dict(state["model"])
-        if "optimizer" in state:
-            opt.load_state_dict(state["optimizer"])
-        step, history = state["step"], state.get("history", [])
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        step, history = _resume(ckpt_path, config, net, opt, rng)
     sampler = Sampler(config, rng)
     anchor = load_anchor(config, device)
     # Autocast only on CUDA (fp16 with loss scaling): on CPUs without native bf16 (e.g. AMD
@@ -525,6 +556,26 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         p.error("--snapshot-every must be 0 or positive")
     if not 0.0 <= config.mild_fraction <= 1.0:
         p.error("--mild-fraction must be in [0, 1]")
+    if not (math.isfinite(config.lr) and config.lr > 0):
+        p.error(f"--lr must be a positive number, got {config.lr}")
+    weights = {"--ssim-weight": config.ssim_weight, "--aux-weight": config.aux_weight}
+    weights |= {"--anchor-weight": config.anchor_weight, "--scale-consistency": a.scale_consistency}
+    for flag, value in weights.items():
+        if not math.isfinite(value):
+            p.error(f"{flag} must be a finite number, got {value}")
+    counts = {"--steps": config.steps, "--batch": config.batch}
+    counts |= {"--checkpoint-every": config.checkpoint_every}
+    for flag, value in counts.items():
+        if value < 1:
+            p.error(f"{flag} must be at least 1, got {value}")
+    if config.warmup < 0:
+        p.error(f"--warmup must be 0 or more, got {config.warmup}")
+    from .cli import parse_device  # the CLI imports this module: import on use
+
+    try:
+        parse_device(config.device)
+    except OptionError as exc:
+        p.error(str(exc))
     return config, not a.no_resume
 
 

@@ -152,7 +152,12 @@ def test_skip_existing_leaves_outputs_alone(tmp_path):
     assert correct(tmp_path / "in", "-o", tmp_path / "out", "--skip-existing") == 0
     assert (tmp_path / "out" / "a.jpg").read_bytes() == b"an earlier result"
     assert Image.open(tmp_path / "out" / "b.jpg").size == (96, 64)
-    assert correct(tmp_path / "in", "-o", tmp_path / "out") == 0  # without: overwritten
+    # Without: our own b.jpg is replaced, a.jpg (not written by us) is refused, named.
+    b_before = (tmp_path / "out" / "b.jpg").stat().st_mtime_ns
+    assert correct(tmp_path / "in", "-o", tmp_path / "out") == 1
+    assert (tmp_path / "out" / "a.jpg").read_bytes() == b"an earlier result"
+    assert (tmp_path / "out" / "b.jpg").stat().st_mtime_ns > b_before
+    assert correct(tmp_path / "in", "-o", tmp_path / "out", "--overwrite") == 0
     assert Image.open(tmp_path / "out" / "a.jpg").size == (128, 96)
 
 

@@ -695,7 +695,7 @@ def test_interrupt_during_encoding_leaves_no_file(tmp_path, monkeypatch):
     (tmp_path / "out.jpg").write_bytes(b"previous")
     with pytest.raises(KeyboardInterrupt):
         write_image(tmp_path / "out.jpg", image.rgb, image)
-    assert len(seen) == 1 and seen[0].startswith(".out.jpg.") and seen[0].endswith(".tmp.jpg")
+    assert len(seen) == 1 and imageio._TEMP_NAME.fullmatch(seen[0])
     assert leftovers(tmp_path) == []
     assert (tmp_path / "out.jpg").read_bytes() == b"previous"  # untouched
 
@@ -715,12 +715,19 @@ def test_interrupt_inside_our_png_encoder_leaves_no_file(tmp_path, monkeypatch):
 
 
 def test_encoder_failure_is_a_write_error_and_leaves_no_file(tmp_path):
-    too_long = b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00" + b"\x00" * 70_000
-    like = ImageData(COFFEE / 255.0, exif=too_long)
-    with pytest.raises(ImageWriteError, match=r"out.jpg.*EXIF") as info:
-        write_image(tmp_path / "out.jpg", COFFEE / 255.0, like)
+    too_wide = np.zeros((1, 20_000, 3), np.float32)  # WebP holds at most 16383 pixels a side
+    with pytest.raises(ImageWriteError, match=r"out.webp.*16383") as info:
+        write_image(tmp_path / "out.webp", too_wide)
     assert isinstance(info.value.__cause__, ValueError)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_exif_too_long_for_jpeg_is_left_out_with_a_warning(tmp_path):
+    too_long = b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00" + b"\x00" * 70_000
+    like = ImageData(COFFEE / 255.0, exif=too_long)
+    with pytest.warns(UserWarning, match=r"EXIF metadata left out"):
+        write_image(tmp_path / "out.jpg", COFFEE / 255.0, like)
+    assert not Image.open(tmp_path / "out.jpg").getexif()
 
 
 def test_filesystem_errors_name_the_path(tmp_path):

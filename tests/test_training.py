@@ -319,3 +319,43 @@ def test_training_on_cuda_with_amp(photo_dir: Path, tmp_path: Path, astronaut) -
     assert all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
     fixed = ExposureCorrector(str(run / "latest"), device="cpu")(astronaut)
     assert fixed.shape == astronaut.shape and fixed.dtype == np.uint8
+
+
+BAD_OPTIONS = [
+    ["--lr", "nan"],
+    ["--lr", "0"],
+    ["--steps", "0"],
+    ["--steps", "-5"],
+    ["--batch", "0"],
+    ["--aux-weight", "inf"],
+] + ([] if torch.cuda.is_available() else [["--device", "cuda"]])
+
+
+@pytest.mark.parametrize("option", BAD_OPTIONS, ids=" ".join)
+def test_bad_numbers_and_devices_are_usage_errors(
+    photo_dir: Path, tmp_path: Path, capsys, option: list[str]
+) -> None:
+    # Before: Adam's ValueError, an AssertionError from torch, or "weights written" untrained.
+    with pytest.raises(SystemExit) as exit_info:
+        run = ["--photos", str(photo_dir), "--out", str(tmp_path / "r"), "--steps", "1"]
+        train_main([*run, *FAST, *option])
+    assert exit_info.value.code == 2
+    assert f"error: {option[0]}" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_checkpoint_that_cannot_be_resumed_is_a_clear_error(
+    photo_dir: Path, tmp_path: Path, capsys
+) -> None:
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "checkpoint.pt").write_bytes(b"not a checkpoint at all")
+    args = ["--photos", str(photo_dir), "--steps", "1", *FAST]
+    assert train_main([*args, "--out", str(garbage)]) == 1
+    error = capsys.readouterr().err
+    assert f"cannot resume from {garbage / 'checkpoint.pt'}" in error
+    assert "--no-resume" in error and "weights_only" not in error
+    run = tmp_path / "run"
+    assert train_main([*args, "--out", str(run)]) == 0  # a level-2 run
+    assert train_main([*args, "--out", str(run), "--level", "3"]) == 2
+    assert "level-2 run: --level 3 cannot resume it" in capsys.readouterr().err

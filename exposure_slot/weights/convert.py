@@ -196,7 +196,7 @@ def read_state_dict(path: str | Path) -> StateDict:
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError ...
         raise WeightsIntegrityError(
             f"cannot read {path} as a weights-only PyTorch checkpoint "
-            f"(truncated, corrupted, or it holds code, which is never loaded): {exc}"
+            f"(truncated, corrupted, or it holds code, which is never loaded): {load_failure(exc)}"
         ) from exc
     for wrapper in ("model", "state_dict", "params"):
         if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
@@ -205,6 +205,16 @@ def read_state_dict(path: str | Path) -> StateDict:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"{path} holds no state dict of tensors")
     return obj
+
+
+def load_failure(exc: BaseException) -> str:
+    """torch.load's reason without its advice to retry with ``weights_only=False``: that would
+    run whatever code the file holds, so we never suggest it."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation", 1)[0]
+    lines = [line.strip() for line in text.splitlines() if "weights_only" not in line]
+    return " ".join(line for line in lines if line) or type(exc).__name__
 
 
 CONFIG_FIELDS = {
