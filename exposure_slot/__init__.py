@@ -33,6 +33,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .batch import correct_file
     from .corrector import ExposureCorrector, SlotMaps
     from .network import ExposureSlotNet, NetConfig
 
@@ -43,6 +44,7 @@ _LAZY = {
     "SlotMaps": ".corrector",
     "ExposureSlotNet": ".network",
     "NetConfig": ".network",
+    "correct_file": ".batch",
 }
 """Public names that load torch, and the module each comes from."""
 
@@ -80,4 +82,5 @@ __all__ = [
     "WeightsIntegrityError",
     "WeightsNotFoundError",
     "__version__",
+    "correct_file",
 ]

@@ -18,6 +18,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from . import __version__, evaluation, training
+from .batch import RESULT_FIELDS, STATUSES, check_report_target, write_corrected, write_report
 from .corrector import (
     ExposureCorrector,
     default_device,
@@ -53,6 +55,8 @@ from .imageio import (
     write_image,
 )
 from .samples import DEFAULT_SAMPLE, SAMPLES, sample_path
+from .strength import MAX_STRENGTH, check_strength
+from .threads import ThreadPolicy
 from .visualize import MAX_SHEET_PIXELS, fit_long_side, montage, slot_sheet, to_pil
 from .weights import convert_checkpoint, load_manifest
 from .weights.hub import push_folder_to_hub
@@ -238,6 +242,15 @@ def _quality(text: str) -> int:
     return value
 
 
+def _strength(text: str) -> float:
+    try:
+        return check_strength(float(text))
+    except (ValueError, OptionError):
+        raise argparse.ArgumentTypeError(
+            f"must be a number from 0 to {MAX_STRENGTH:g}, not {text!r}"
+        ) from None
+
+
 def _max_pixels(text: str) -> int | None:
     return None if text.strip().lower() in ("0", "none") else _positive_int(text)
 
@@ -267,6 +280,18 @@ def _add_processing_options(sub: argparse.ArgumentParser) -> None:
         metavar="MIB",
         help="memory an exact pass plans to use (default: a quarter of the free memory)",
     )
+    group.add_argument(
+        "--strength",
+        type=_strength,
+        help=f"how much of the correction to apply: 0 = the photo as it is, 1 = the "
+        f"network's correction (default), up to {MAX_STRENGTH:g}",
+    )
+    group.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="torch threads per image (default: one per core that other processes leave "
+        "idle, measured before each image)",
+    )
 
 
 def _processing_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -276,6 +301,7 @@ def _processing_options(args: argparse.Namespace) -> dict[str, Any]:
         "tile_size": args.tile_size,
         "proxy_size": args.proxy_size,
         "max_memory": args.max_memory and args.max_memory * 2**20,
+        "strength": args.strength,
     }
     return {key: value for key, value in given.items() if value is not None}
 
@@ -410,6 +436,12 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
         help="refuse images with more pixels (decompression-bomb guard; 0 = no limit; "
         "default %(default)s)",
     )
+    sub.add_argument(
+        "--report",
+        metavar="FILE.jsonl",
+        help="write one JSON line per input: input, output, status (written, skipped, "
+        "failed), error, seconds, plan",
+    )
     _add_processing_options(sub)
     sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sub.add_argument("-v", "--verbose", action="store_true", help="log how each image is processed")
@@ -443,14 +475,17 @@ def _run_correct(args: argparse.Namespace) -> int:
         for job in jobs:
             _error(job.problem)
         return 1
+    report = None if args.report is None else Path(args.report)
+    if report is not None:
+        check_report_target(report)
     corrector = _load_corrector(args)
     options = _processing_options(args)
     if options:  # bad combinations are usage errors, found before any file is read
-        corrector.plan(np.zeros((8, 8, 3), np.float32), **options)
+        corrector.plan(np.zeros((8, 8, 3), np.float32), **_plan_options(options))
 
-    def correct(data: ImageData, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_image(target, corrector(data.rgb, **options), like=data, quality=args.quality)
+    def correct(data: ImageData, target: Path) -> str:
+        write_corrected(corrector, data, target, quality=args.quality, **options)
+        return str(corrector.plan(data.rgb, **_plan_options(options)))
 
     return run_jobs(
         jobs,
@@ -458,7 +493,14 @@ def _run_correct(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         skip_existing=args.skip_existing,
         quiet=args.quiet,
+        threads=ThreadPolicy(args.threads),
+        report=report,
     )
+
+
+def _plan_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options :meth:`ExposureCorrector.plan` takes (all but ``strength``)."""
+    return {key: value for key, value in options.items() if key != "strength"}
 
 
 def plan_jobs(
@@ -718,58 +760,81 @@ class Prefetcher:
 
 def run_jobs(
     jobs: Sequence[Job],
-    correct: Callable[[ImageData, Path], None],
+    correct: Callable[[ImageData, Path], str],
     *,
     max_pixels: int | None,
     skip_existing: bool,
     quiet: bool,
+    threads: ThreadPolicy | None = None,
+    report: Path | None = None,
 ) -> int:
     """Correct every job, reporting failures per file; returns the exit status.
 
-    Library errors, OS errors and failed memory allocations of one file are reported and the
-    batch goes on; any other exception is a bug and propagates. Ctrl-C (or SIGTERM, SIGHUP
-    through :func:`main`) stops after cleaning up the file being written (write_image never
-    leaves a partial file) and returns 128 + the signal's number.
+    ``correct`` writes one image and returns how it was processed (the plan). Library
+    errors, OS errors and failed memory allocations of one file are reported and the batch
+    goes on; any other exception is a bug and propagates. ``threads`` sets torch's threads
+    before each image. ``report`` gets one result row per input (also when interrupted, for
+    the inputs done). Ctrl-C (or SIGTERM, SIGHUP through :func:`main`) stops after cleaning
+    up the file being written (write_image never leaves a partial file) and returns 128 +
+    the signal's number.
     """
     reader = Prefetcher(jobs, max_pixels=max_pixels, skip_existing=skip_existing)
-    written = skipped = failed = 0
+    rows: list[dict[str, Any]] = []
     bar = tqdm(total=len(jobs), unit="img", desc="correct", disable=quiet, file=sys.stderr)
     try:
         for job, data, error in reader:
             bar.update()
             if job.problem is not None or error is not None:
-                failed += 1
-                _report(job, error if error is not None else job.problem)
+                rows.append(result_row(job, "failed", _report(job, error or job.problem)))
                 continue
             if data is None:
-                skipped += 1
+                rows.append(result_row(job, "skipped"))
                 continue
+            start = time.perf_counter()
             try:
-                correct(data, job.target)
+                if threads is not None:
+                    threads.apply()
+                plan = correct(data, job.target)
             except Exception as exc:
-                failed += 1
-                _report(job, exc)
+                rows.append(result_row(job, "failed", _report(job, exc), start=start))
                 continue
             finally:
                 del data  # a failed allocation must not keep this image's memory
-            written += 1
+            rows.append(result_row(job, "written", start=start, plan=plan))
     except KeyboardInterrupt as exc:
         reader.stop()
         bar.close()
+        written = sum(row["status"] == "written" for row in rows)
         print(
             f"{PROG}: interrupted: {written} of {len(jobs)} image(s) written, no partial file left",
             file=sys.stderr,
         )
+        if report is not None:
+            write_report(report, rows)
         return _stop_status(exc)
     bar.close()
+    if report is not None:
+        write_report(report, rows)
+    counts = {status: sum(row["status"] == status for row in rows) for status in STATUSES}
     if not quiet:
-        print(f"{written} written, {skipped} skipped, {failed} failed", file=sys.stderr)
-    return 1 if failed else 0
+        print(", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
+    return 1 if counts["failed"] else 0
 
 
-def _report(job: Job, error: object) -> None:
-    """Name the failed file and the reason; anything but a library or OS error, or a failed
-    allocation, is a bug."""
+def result_row(
+    job: Job, status: str, error: str = "", *, start: float | None = None, plan: str = ""
+) -> dict[str, Any]:
+    """One input's line of the report (see :data:`~exposure_slot.batch.RESULT_FIELDS`)."""
+    seconds = 0.0 if start is None else round(time.perf_counter() - start, 3)
+    output = "" if job.target is None else str(job.target)
+    return dict(
+        zip(RESULT_FIELDS, (str(job.source), output, status, error, seconds, plan), strict=True)
+    )
+
+
+def _report(job: Job, error: object) -> str:
+    """Name the failed file and the reason on stderr, and return the message; anything but a
+    library or OS error, or a failed allocation, is a bug."""
     if _allocation_failed(error):
         reason = str(error).strip().splitlines()[0] if str(error).strip() else "MemoryError"
         error = (
@@ -782,6 +847,7 @@ def _report(job: Job, error: object) -> None:
     if str(job.source) not in message:
         message = f"{job.source}: {message}"
     tqdm.write(f"{PROG}: error: {message}", file=sys.stderr)
+    return message
 
 
 def _allocation_failed(error: object) -> bool:

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from . import __version__
 from .errors import ExportError, OptionError
 from .extras import require
+from .imageio import atomic_write_bytes
 from .network import ExposureSlotNet
 from .weights import load_weights
 
@@ -106,16 +107,11 @@ def export_onnx(weights: Any, path: str | os.PathLike[str], *, overwrite: bool =
     for key, value in metadata.items():
         model.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(model)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise OptionError(f"{path} appeared while exporting; not replaced")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp.write_bytes(model.SerializeToString())
-        if not overwrite and path.exists():
-            raise ExportError(f"{path} appeared while exporting; not replaced")
-        os.replace(temp, path)
+        atomic_write_bytes(path, model.SerializeToString())
     except OSError as exc:
-        temp.unlink(missing_ok=True)
-        if isinstance(exc, ExportError):
-            raise
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
