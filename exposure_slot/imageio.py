@@ -58,6 +58,8 @@ import os
 import re
 import secrets
 import struct
+import sys
+import tempfile
 import threading
 import warnings
 import zlib
@@ -80,6 +82,7 @@ from exposure_slot.errors import (
     InvalidImageError,
     OptionError,
 )
+from exposure_slot.images import pil_gray_values
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -270,6 +273,14 @@ def _read(name: str, max_pixels: int | None, *, lift_pillow_limit: bool) -> Imag
         # Pillow gets a file object, not the path, so that it never memory-maps the pixels:
         # its mmap path ignores the size swap of a TIFF turned by 90° and garbles the image.
         with fp, _identify(fp, name) as im:
+            try:
+                _select_picture(im, name)
+            except (Image.DecompressionBombError, ExposureSlotError):
+                raise
+            except Exception as exc:
+                raise ImageReadError(
+                    f"cannot read {name}: {_reason(exc)} (is the file truncated or corrupt?)"
+                ) from exc
             width, height = im.size
             if max_pixels is not None and width * height > max_pixels:
                 raise ImageTooLargeError(
@@ -278,7 +289,7 @@ def _read(name: str, max_pixels: int | None, *, lift_pillow_limit: bool) -> Imag
                     " max_pixels, or max_pixels=None, to read it anyway"
                 )
             try:
-                return _decode(im, name)
+                return _decode(im, fp, name)
             except (Image.DecompressionBombError, ExposureSlotError):
                 raise
             except Exception as exc:
@@ -301,16 +312,64 @@ def _identify(fp: BinaryIO, name: str) -> Image.Image:
         raise ImageReadError(f"cannot read {name}: {_reason(exc)}") from exc
 
 
-def _decode(im: Image.Image, name: str) -> ImageData:
-    """Decode an opened image fully and gather its metadata."""
+_PICTURE_PAGE_FLAGS = 0b101
+"""TIFF NewSubfileType bits of a page that is not a picture of its own: 1 = reduced-resolution
+copy (a thumbnail or preview), 4 = transparency mask."""
+
+
+def _select_picture(im: Image.Image, name: str) -> None:
+    """Seek ``im`` to the one picture the file holds; refuse animations and multi-page files.
+
+    A TIFF's reduced-resolution pages and masks are skipped (the full-resolution page is read,
+    whichever page it is). A JPEG with extra pictures (MPO: previews, depth maps, a stereo
+    pair's second eye) is read as its primary picture. Any other file with more than one frame
+    raises ImageReadError: correcting one frame and writing a still picture would quietly drop
+    the rest.
+    """
+    frames = getattr(im, "n_frames", 1)
+    if frames == 1 or im.format == "MPO":
+        return
+    pages = list(range(frames))
+    if im.format == "TIFF":
+        pictures = []
+        for page in pages:
+            im.seek(page)
+            if not int(im.tag_v2.get(254, 0)) & _PICTURE_PAGE_FLAGS:
+                pictures.append(page)
+        if len(pictures) <= 1:
+            # No full-resolution page at all: the largest of the reduced ones.
+            candidates = pictures or pages
+            sizes = {}
+            for page in candidates:
+                im.seek(page)
+                sizes[page] = im.width * im.height
+            im.seek(max(candidates, key=sizes.__getitem__))
+            return
+        frames = len(pictures)
+    kind = "pages" if im.format in ("TIFF", "PDF") else "frames"
+    raise ImageReadError(
+        f"cannot read {name}: it holds {frames} {kind} (an animation or a multi-page file);"
+        " exposure-slot corrects single pictures: save the one you want as a file of its own"
+    )
+
+
+def _decode(im: Image.Image, fp: BinaryIO, name: str) -> ImageData:
+    """Check the file for damage, decode it fully and gather its metadata."""
     bits, mode = _storage(im)  # before load(), which clears the tile list it reads
     orientation = _orientation(im)  # the file's; Pillow >= 10 drops a TIFF's tag while loading
-    im.load()  # full decode: a truncated file raises here; also reads chunks after the pixels
-    colour, alpha = _pillow_planes(im, bits)
-    pending = _orientation(im)  # what Pillow's pixels still need (it orients TIFF itself)
-    colour, alpha = _orient(colour, pending), _orient(alpha, pending)
-    if bits == 16 and mode in ("RGB", "RGBA", "LA"):
-        colour, alpha = _decode_16bit_colour(name, mode, orientation, colour)
+    opencv_16bit = bits == 16 and mode in ("RGB", "RGBA", "LA")
+    _check_intact(im, fp, name)
+    if opencv_16bit and im.format == "TIFF" and im.tag_v2.get(284, 1) == 2:
+        # Planar 16-bit TIFF: OpenCV and Pillow both decode it wrongly.
+        colour, alpha = _read_planar_tiff16(im, fp, name)
+        colour, alpha = _orient(colour, orientation), _orient(alpha, orientation)
+    else:
+        im.load()  # full decode: a truncated file raises here; also reads trailing chunks
+        colour, alpha = _pillow_planes(im, name)
+        pending = _orientation(im)  # what Pillow's pixels still need (it orients TIFF itself)
+        colour, alpha = _orient(colour, pending), _orient(alpha, pending)
+        if opencv_16bit:
+            colour, alpha = _decode_16bit_colour(im, name, orientation, colour)
     if colour.dtype in (np.uint8, np.uint16):
         bit_depth = 8 * colour.dtype.itemsize
         values = from_uint(colour)
@@ -330,6 +389,147 @@ def _decode(im: Image.Image, name: str) -> ImageData:
         exif=_exif_of(im),
         info=_extra_info(im, orientation),
     )
+
+
+def _check_intact(im: Image.Image, fp: BinaryIO, name: str) -> None:
+    """Raise ImageReadError if the decoders would quietly fill in damaged data.
+
+    Pillow raises for a file that ends early, but not for damage its decoders skip over:
+    libjpeg fills a JPEG's missing or corrupt scan data with grey and only warns, Pillow does
+    not check the CRC of PNG pixel chunks, and libtiff stops inflating a Deflate strip before
+    its checksum. So the JPEG's scan data is decoded by libjpeg (through OpenCV, at 1/8 scale:
+    the whole bitstream, few pixels) with its warnings taken as errors, every PNG chunk's CRC
+    is checked, and every Deflate TIFF strip is inflated up to its checksum.
+    """
+    position = fp.tell()
+    try:
+        if im.format in ("JPEG", "MPO"):
+            _check_jpeg(im, name)
+        elif im.format == "PNG":
+            _check_png(fp, name)
+        elif im.format == "TIFF" and im.tag_v2.get(259) in _TIFF_DEFLATE:
+            _check_tiff_deflate(im, fp, name)
+    finally:
+        fp.seek(position)
+
+
+_TIFF_DEFLATE = (8, 32946)
+_OPENCV_MAX_PIXELS = 1 << 30
+"""OpenCV's default limit on decoded pixels (OPENCV_IO_MAX_IMAGE_PIXELS)."""
+# libjpeg's warnings about the scan data (jerror.h JWRN_*): each means pixels were made up.
+_LIBJPEG_DAMAGE = re.compile(
+    r"^(Corrupt JPEG data.*|Premature end of JPEG file|Invalid SOS parameters.*"
+    r"|Inconsistent progression sequence.*)$\n?",
+    re.MULTILINE,
+)
+# OpenCV's own log lines (and their continuation lines) about a decode that failed.
+_OPENCV_LOG = re.compile(r"^(\[\s*(ERROR|WARN|INFO).*|>.*)$\n?", re.MULTILINE)
+_STDERR_LOCK = threading.Lock()
+
+
+def _check_jpeg(im: Image.Image, name: str) -> None:
+    if im.width * im.height > _OPENCV_MAX_PIXELS:
+        return  # more than OpenCV decodes: Pillow's own checks only
+    reduced, report = _opencv_decode_reporting(
+        name, cv2.IMREAD_REDUCED_GRAYSCALE_8 | cv2.IMREAD_IGNORE_ORIENTATION
+    )
+    damage = _LIBJPEG_DAMAGE.search(report)
+    if damage:
+        reason = damage.group(0).strip()
+        raise ImageReadError(f"cannot decode {name}: {reason} (the file is damaged)")
+    if reduced is None:
+        raise ImageReadError(f"cannot decode {name}: libjpeg cannot decode it (is it corrupt?)")
+
+
+def _opencv_decode(name: str, flags: int) -> np.ndarray | None:
+    """``cv2.imdecode`` of a file, None where OpenCV cannot decode it."""
+    return _opencv_decode_reporting(name, flags)[0]
+
+
+def _opencv_decode_reporting(name: str, flags: int) -> tuple[np.ndarray | None, str]:
+    """``cv2.imdecode`` of a file, and what its C libraries wrote to stderr meanwhile.
+
+    libjpeg reports damage only as a warning that C code prints to file descriptor 2, so that
+    descriptor points at a temporary file during the decode (one decode at a time). Anything
+    else written there meanwhile, other than OpenCV's own log, is passed on to stderr.
+    """
+    data = np.fromfile(name, dtype=np.uint8)
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            decoded = cv2.imdecode(data, flags)
+        except cv2.error:
+            decoded = None
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        report = capture.read().decode("utf-8", "replace")
+    others = _OPENCV_LOG.sub("", _LIBJPEG_DAMAGE.sub("", report))
+    if others:
+        sys.stderr.write(others)
+        sys.stderr.flush()
+    return (decoded if decoded is not None and decoded.size else None), report
+
+
+_PNG_BLOCK = 1 << 20
+
+
+def _check_png(fp: BinaryIO, name: str) -> None:
+    """Every chunk up to IEND must be complete and match its CRC."""
+    fp.seek(len(_PNG_SIGNATURE))
+    while True:
+        head = fp.read(8)
+        if len(head) < 8:
+            raise ImageReadError(f"cannot read {name}: the PNG ends before its IEND chunk")
+        length, kind = struct.unpack(">I4s", head)
+        crc, left = zlib.crc32(kind), length
+        while left:
+            block = fp.read(min(left, _PNG_BLOCK))
+            if not block:
+                raise ImageReadError(f"cannot read {name}: the PNG ends inside a chunk")
+            crc, left = zlib.crc32(block, crc), left - len(block)
+        stored = fp.read(4)
+        if len(stored) < 4 or struct.unpack(">I", stored)[0] != crc:
+            shown = kind.decode("latin-1")
+            raise ImageReadError(
+                f"cannot read {name}: its {shown!r} chunk fails its CRC check (the file is damaged)"
+            )
+        if kind == b"IEND":
+            return
+
+
+def _tiff_strips(im: Image.Image) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Offsets and byte counts of the current TIFF page's strips (or tiles)."""
+    tags = im.tag_v2
+    keys = (273, 279) if 273 in tags else (324, 325)
+    columns = []
+    for key in keys:
+        value = tags.get(key, ())
+        columns.append(tuple(int(v) for v in (value if isinstance(value, tuple) else (value,))))
+    return columns[0], columns[1]
+
+
+def _check_tiff_deflate(im: Image.Image, fp: BinaryIO, name: str) -> None:
+    """Inflate every strip or tile to its end: a flipped byte shows as a bad checksum."""
+    for offset, count in zip(*_tiff_strips(im), strict=False):
+        fp.seek(offset)
+        data = fp.read(count)
+        inflater = zlib.decompressobj()
+        try:
+            while data and not inflater.eof:
+                inflater.decompress(data, _PNG_BLOCK)
+                data = inflater.unconsumed_tail
+        except zlib.error as exc:
+            raise ImageReadError(
+                f"cannot decode {name}: the Deflate data at byte {offset} is corrupt ({exc})"
+            ) from exc
+        if not inflater.eof:
+            raise ImageReadError(
+                f"cannot decode {name}: the Deflate data at byte {offset} is cut short"
+            )
 
 
 def _storage(im: Image.Image) -> tuple[int, str]:
@@ -358,57 +558,119 @@ def _storage(im: Image.Image) -> tuple[int, str]:
 
 
 def _decode_16bit_colour(
-    name: str, mode: str, orientation: int, upright_8bit: np.ndarray
+    im: Image.Image, name: str, orientation: int, upright_8bit: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Decode 16-bit RGB / RGBA / gray+alpha pixels with OpenCV (Pillow keeps only 8 bits).
 
-    OpenCV ignores a PNG's EXIF orientation but its TIFF decoder applies the TIFF's (5.0 does
-    even with IMREAD_UNCHANGED), so both the raw and the oriented decode are tried: the one
-    whose high bytes match Pillow's upright 8-bit decode wins. This also guards the channel
-    order. No match raises ImageReadError.
+    OpenCV's TIFF decoder applies the TIFF's orientation itself (even with IMREAD_UNCHANGED);
+    its other decoders return the pixels as stored, which get the EXIF orientation here. A
+    PNG's tRNS colour becomes OpenCV's alpha channel. Associated (premultiplied) TIFF alpha is
+    un-premultiplied, as Pillow does for 8 bits. Pillow's upright 8-bit decode must equal the
+    high bytes of the result (a guard against a decoder reading the file differently: channel
+    order, layout); disagreement raises ImageReadError.
     """
-    decoded = cv2.imdecode(np.fromfile(name, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    decoded = _opencv_decode(name, cv2.IMREAD_UNCHANGED)
     if decoded is None or decoded.dtype != np.uint16:
         raise ImageReadError(f"cannot decode {name}: OpenCV could not decode its 16-bit pixels")
-    reference = upright_8bit[..., 0] if mode == "LA" and upright_8bit.ndim == 3 else upright_8bit
-    step = max(1, int(np.sqrt(reference.shape[0] * reference.shape[1] / 1e6)))
-    candidates = [decoded] if orientation == 1 else [decoded, _orient(decoded, orientation)]
-    for candidate in candidates:
-        colour, alpha = _opencv_planes(candidate, mode)
-        if colour is None or colour.shape != reference.shape:
-            continue
-        high = (colour[::step, ::step] >> 8).astype(np.int16)
-        if np.abs(high - reference[::step, ::step]).mean() <= 1.0:
-            return colour, alpha
-    raise ImageReadError(
-        f"cannot decode {name}: OpenCV's 16-bit decode does not match Pillow's 8-bit one"
-    )
+    if im.format != "TIFF":
+        decoded = _orient(decoded, orientation)
+    colour, alpha = _opencv_planes(decoded, gray=upright_8bit.ndim == 2)
+    if colour is None or colour.shape != upright_8bit.shape:
+        raise ImageReadError(
+            f"cannot decode {name}: OpenCV decodes it as {decoded.shape}, Pillow as"
+            f" {upright_8bit.shape}"
+        )
+    reference = (colour >> 8).astype(np.int16)
+    if alpha is not None and im.format == "TIFF" and im.tag_v2.get(338) in (1, (1,)):
+        colour = _unpremultiply(colour, alpha)
+        opaque = alpha >= 0x8000  # where Pillow's 8-bit un-premultiplying is precise
+        reference = (colour >> 8).astype(np.int16)[opaque]
+        upright_8bit = upright_8bit[opaque]
+    if reference.size and np.abs(reference - upright_8bit).mean() > 1.0:
+        raise ImageReadError(
+            f"cannot decode {name}: OpenCV's 16-bit decode does not match Pillow's 8-bit one"
+        )
+    return colour, alpha
 
 
-def _opencv_planes(decoded: np.ndarray, mode: str) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Colour and alpha planes of an OpenCV decode (BGR order), or (None, None) if unexpected."""
+def _unpremultiply(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Colour stored multiplied by alpha (TIFF associated alpha) as plain colour."""
+    scaled = colour.astype(np.float64) * 65535.0 / np.maximum(alpha, 1)[..., None]
+    return np.where(alpha[..., None] > 0, np.minimum(np.rint(scaled), 65535), 0).astype(np.uint16)
+
+
+def _opencv_planes(decoded: np.ndarray, gray: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Colour (RGB order, or gray) and alpha planes of an OpenCV decode; (None, None) if its
+    channels do not fit."""
     channels = 1 if decoded.ndim == 2 else decoded.shape[2]
-    if mode == "LA" and channels in (2, 4):  # OpenCV may expand gray+alpha to BGRA
-        return decoded[..., 0], decoded[..., channels - 1]
-    if mode in ("RGB", "RGBA") and channels == len(mode):
-        return decoded[..., 2::-1], (decoded[..., 3] if mode == "RGBA" else None)
+    alpha = decoded[..., channels - 1] if channels in (2, 4) else None
+    if gray:  # OpenCV may expand gray+alpha to BGRA
+        return (decoded if channels == 1 else decoded[..., 0]), alpha
+    if channels in (3, 4):
+        return decoded[..., 2::-1], alpha
     return None, None
 
 
-def _pillow_planes(im: Image.Image, bits: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _read_planar_tiff16(im: Image.Image, fp: BinaryIO, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Colour and alpha of a 16-bit TIFF stored plane by plane, in strips, uncompressed or
+    Deflate-compressed (horizontal predictor or none), as stored (not yet oriented)."""
+    tags = im.tag_v2
+    width, height, samples = int(tags[256]), int(tags[257]), int(tags.get(277, 1))
+    compression, predictor = tags.get(259, 1), tags.get(317, 1)
+    offsets, counts = _tiff_strips(im)
+    if (
+        compression not in (1, 8, 32946)
+        or predictor not in (1, 2)
+        or samples not in (3, 4)
+        or 273 not in tags
+    ):
+        raise ImageReadError(
+            f"cannot read {name}: 16-bit TIFF with separate colour planes is read only"
+            " uncompressed or Deflate-compressed, in strips; save it with interleaved samples"
+        )
+    rows = min(int(tags.get(278, height)), height)
+    per_plane = -(-height // rows)
+    if len(offsets) != per_plane * samples or len(counts) != len(offsets):
+        raise ImageReadError(f"cannot read {name}: its strip table does not fit its size")
+    dtype = np.dtype(np.uint16).newbyteorder("<" if tags._endian == "<" else ">")
+    planes = np.empty((samples, height, width), np.uint16)
+    for index, (offset, count) in enumerate(zip(offsets, counts, strict=True)):
+        fp.seek(offset)
+        data = fp.read(count)
+        if compression != 1:
+            data = zlib.decompress(data)
+        plane, top = divmod(index, per_plane)
+        top *= rows
+        strip_rows = min(rows, height - top)
+        strip = np.frombuffer(data, dtype, count=strip_rows * width).reshape(strip_rows, width)
+        if predictor == 2:
+            strip = np.cumsum(strip, axis=1, dtype=np.uint16)  # wraps like the differencing
+        planes[plane, top : top + strip_rows] = strip
+    pixels = planes.transpose(1, 2, 0)
+    alpha = pixels[..., 3] if samples == 4 else None
+    colour = pixels[..., :3]
+    if alpha is not None and tags.get(338) in (1, (1,)):
+        colour = _unpremultiply(colour, alpha)
+    return colour, alpha
+
+
+def _pillow_planes(im: Image.Image, name: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Colour (H×W gray or H×W×3) and alpha planes of a decoded Pillow image.
 
-    Integer planes keep their dtype (uint8 / uint16); 'I' and 'F' become float32 in [0, 1].
+    Integer planes keep their dtype (uint8 / uint16); 'I' and 'F' become float32 in [0, 1] by
+    the policy PIL images get (:func:`exposure_slot.images.pil_gray_values`).
     """
     mode = im.mode
-    if mode == "I" or mode == "F":
-        data = np.asarray(im, dtype=np.float32 if mode == "F" else np.float64)
-        if mode == "I":
-            data = data / (65535.0 if bits <= 16 else 2147483647.0)
-        return np.clip(np.nan_to_num(data, nan=0.0), 0.0, 1.0).astype(np.float32), None
-    if mode.startswith("I;16"):
-        return np.asarray(im).astype(np.uint16), None
     transparent = "transparency" in im.info
+    if mode == "I" or mode == "F":
+        return pil_gray_values(im, name), None
+    if mode.startswith("I;16"):
+        gray = np.asarray(im).astype(np.uint16)
+        if not transparent:
+            return gray, None
+        # A 16-bit PNG's tRNS gray value: Pillow keeps it in info, not as alpha.
+        opaque = gray != int(im.info["transparency"])
+        return gray, opaque.astype(np.uint16) * np.uint16(65535)
     if mode in ("1", "L") and not transparent:
         return np.asarray(im.convert("L")), None
     if mode in ("LA", "La", "L"):
