@@ -29,26 +29,34 @@ Conversion choices (documented for the README):
 * CMYK in → RGB: Pillow's conversion (it undoes the inverted Adobe CMYK JPEG convention), not
   colour-managed. An ICC profile is written only where its colour space matches the written
   pixels (RGB profile on RGB, GRAY profile on grayscale), so a CMYK profile is dropped.
-* 'I' (32-bit integer) is divided by 65535 when the file declares at most 16 bits per sample,
-  else by 2**31 - 1 (Pillow holds 'I' as signed 32-bit), negatives clipping to 0; 'F' (float)
-  is taken as already in [0, 1] (NaN -> 0). Both are written back as 16-bit grayscale where the
-  format allows.
+* 'I' (32-bit integer) and 'F' (float) follow the rule PIL images get
+  (:func:`exposure_slot.images.pil_gray_values`), so a file gives the same pixels through
+  ``read_image`` and through ``Image.open``: 'I' is 0-65535 (values outside are refused), 'F'
+  must lie in [0, 1] (NaN and 0-255 floats are refused). Both are written back as 16-bit
+  grayscale where the format allows.
 * Alpha is carried bit-exact (same dtype) to PNG, TIFF and WebP (8-bit there), rescaled when
-  the output bit depth differs, and dropped for JPEG and BMP (no compositing).
+  the output bit depth differs, and dropped for JPEG and BMP (no compositing). A PNG's tRNS
+  colour becomes alpha (0 where the colour matches, else opaque), at 16 bits too. TIFF
+  associated (premultiplied) alpha is un-premultiplied on read; it is written as unassociated.
 * 16 bits per sample are kept for PNG and TIFF output and reduced to 8 elsewhere. Pillow
   decodes 16-bit RGB, RGBA and gray+alpha to 8 bits, so those pixels are decoded with OpenCV
-  (metadata still comes from Pillow); PNG and TIFF are written at 16 bits by our own encoders
+  (metadata still comes from Pillow), and planar 16-bit TIFF, which both decode wrongly, by
+  our own strip reader; PNG and TIFF are written at 16 bits by our own encoders
   (TIFF output always goes through ours: Deflate with horizontal predictor). 16-bit gray+alpha
   is written to TIFF as RGBA with equal colour channels, since Pillow cannot open 16-bit
   gray+alpha TIFF.
-* Only the first frame of animated or multi-page files is read.
+* One picture per file: a TIFF's reduced-resolution pages (thumbnails, previews) and masks
+  are skipped, whichever page the full-resolution one is; a JPEG's extra pictures (MPO) are
+  ignored; animations and multi-page files raise ImageReadError rather than lose frames.
 * ``quality`` (default 95) applies to JPEG and WebP; JPEG at quality >= 90 uses 4:4:4 chroma.
 * Also carried: dpi (JPEG, PNG, TIFF, BMP), XMP (JPEG, PNG, TIFF, WebP; Orientation reset),
   JPEG comment and JPEG APP13 (IPTC / Photoshop) segments between JPEG files. Not carried:
   PNG text chunks other than XMP, other JPEG APPn segments, the EXIF thumbnail, animation.
-* Every image is fully decoded on read, so a truncated file is an error, never a half-grey
-  picture, as long as Pillow's global ``ImageFile.LOAD_TRUNCATED_IMAGES`` keeps its default
-  (False); we never change it.
+* Damage is an error (ImageReadError naming the file), never a picture: every image is fully
+  decoded (a truncated file raises, as long as Pillow's global ``ImageFile.LOAD_TRUNCATED_IMAGES``
+  keeps its default, False; we never change it), and before that, damage the decoders would
+  paper over is looked for (:func:`_check_intact`): libjpeg's warnings about the scan data,
+  PNG CRCs and data size, TIFF strip layout, Deflate checksums, a damaged TIFF directory.
 """
 
 from __future__ import annotations
@@ -71,7 +79,7 @@ from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
-from PIL import Image, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, TiffImagePlugin, TiffTags, UnidentifiedImageError
 
 from exposure_slot.errors import (
     ExposureSlotError,
@@ -272,9 +280,10 @@ def _read(name: str, max_pixels: int | None, *, lift_pillow_limit: bool) -> Imag
             raise ImageReadError(f"cannot read {name}: {_reason(exc)}") from exc
         # Pillow gets a file object, not the path, so that it never memory-maps the pixels:
         # its mmap path ignores the size swap of a TIFF turned by 90° and garbles the image.
-        with fp, _identify(fp, name) as im:
+        with fp, _pillow_warnings() as caught, _identify(fp, name) as im:
             try:
                 _select_picture(im, name)
+                _refuse_damaged_tiff_directory(im, caught, name)
             except (Image.DecompressionBombError, ExposureSlotError):
                 raise
             except Exception as exc:
@@ -296,6 +305,34 @@ def _read(name: str, max_pixels: int | None, *, lift_pillow_limit: bool) -> Imag
                 raise ImageReadError(
                     f"cannot decode {name}: {_reason(exc)} (is the file truncated or corrupt?)"
                 ) from exc
+
+
+@contextlib.contextmanager
+def _pillow_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Record the warnings Pillow gives while reading (some mean damage), then pass on the rest
+    (Pillow's bomb warning excepted: our limit rules)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+    for warning in caught:
+        if not issubclass(warning.category, Image.DecompressionBombWarning):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+
+
+def _refuse_damaged_tiff_directory(
+    im: Image.Image, caught: list[warnings.WarningMessage], name: str
+) -> None:
+    """Pillow reads past a damaged TIFF directory (a tag whose data lies outside the file, a
+    short read) with only a warning; libtiff refuses such a file, and so do we."""
+    if im.format != "TIFF":
+        return
+    for warning in caught:
+        if Path(warning.filename).name == "TiffImagePlugin.py":
+            raise ImageReadError(
+                f"cannot read {name}: its TIFF directory is damaged ({warning.message})"
+            )
 
 
 def _identify(fp: BinaryIO, name: str) -> Image.Image:
@@ -407,8 +444,8 @@ def _check_intact(im: Image.Image, fp: BinaryIO, name: str) -> None:
             _check_jpeg(im, name)
         elif im.format == "PNG":
             _check_png(fp, name)
-        elif im.format == "TIFF" and im.tag_v2.get(259) in _TIFF_DEFLATE:
-            _check_tiff_deflate(im, fp, name)
+        elif im.format == "TIFF":
+            _check_tiff(im, fp, name)
     finally:
         fp.seek(position)
 
@@ -455,50 +492,117 @@ def _opencv_decode_reporting(name: str, flags: int) -> tuple[np.ndarray | None, 
     """
     data = np.fromfile(name, dtype=np.uint8)
     with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
-        sys.stderr.flush()
-        saved = os.dup(2)
+        if sys.stderr is not None:
+            sys.stderr.flush()
+        try:
+            saved: int | None = os.dup(2)
+        except OSError:  # no descriptor 2 (a daemon): leave it closed afterwards
+            saved = None
         os.dup2(capture.fileno(), 2)
         try:
             decoded = cv2.imdecode(data, flags)
         except cv2.error:
             decoded = None
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+            if saved is None:
+                os.close(2)
+            else:
+                os.dup2(saved, 2)
+                os.close(saved)
         capture.seek(0)
         report = capture.read().decode("utf-8", "replace")
     others = _OPENCV_LOG.sub("", _LIBJPEG_DAMAGE.sub("", report))
-    if others:
+    if others and sys.stderr is not None:
         sys.stderr.write(others)
         sys.stderr.flush()
     return (decoded if decoded is not None and decoded.size else None), report
 
 
-_PNG_BLOCK = 1 << 20
+_READ_BLOCK = 1 << 20
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
+_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+# Adam7 passes: (first row, first column, row step, column step).
+_ADAM7 = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2))
+_ADAM7 += ((1, 0, 2, 1),)
 
 
 def _check_png(fp: BinaryIO, name: str) -> None:
-    """Every chunk up to IEND must be complete and match its CRC."""
+    """Every chunk up to IEND must be complete and match its CRC, the header must be valid,
+    and the pixel data must inflate, up to its checksum, to exactly the size it declares."""
     fp.seek(len(_PNG_SIGNATURE))
+    inflater, inflated, expected = zlib.decompressobj(), 0, None
+    inflate_error: ImageReadError | None = None  # raised after the chunk's CRC check
     while True:
         head = fp.read(8)
         if len(head) < 8:
             raise ImageReadError(f"cannot read {name}: the PNG ends before its IEND chunk")
         length, kind = struct.unpack(">I4s", head)
-        crc, left = zlib.crc32(kind), length
+        crc, left, first = zlib.crc32(kind), length, b""
         while left:
-            block = fp.read(min(left, _PNG_BLOCK))
+            block = fp.read(min(left, _READ_BLOCK))
             if not block:
                 raise ImageReadError(f"cannot read {name}: the PNG ends inside a chunk")
-            crc, left = zlib.crc32(block, crc), left - len(block)
+            crc, left, first = zlib.crc32(block, crc), left - len(block), first or block
+            if kind == b"IDAT" and inflate_error is None:
+                try:
+                    inflated += _inflated_size(inflater, block, name)
+                except ImageReadError as exc:
+                    inflate_error = exc
         stored = fp.read(4)
         if len(stored) < 4 or struct.unpack(">I", stored)[0] != crc:
             shown = kind.decode("latin-1")
             raise ImageReadError(
                 f"cannot read {name}: its {shown!r} chunk fails its CRC check (the file is damaged)"
             )
+        if inflate_error is not None:
+            raise inflate_error
+        if kind == b"IHDR" and expected is None:
+            expected = _png_data_size(first, name)
         if kind == b"IEND":
-            return
+            break
+    if not inflater.eof or inflated != expected:
+        raise ImageReadError(
+            f"cannot read {name}: its pixel data does not match the size in its header (the"
+            " file is damaged)"
+        )
+
+
+def _png_data_size(header: bytes, name: str) -> int:
+    """Bytes of filtered scanlines a PNG header declares; ImageReadError if it is invalid."""
+    width, height, depth, colour, compression, filtering, interlace = struct.unpack_from(
+        ">IIBBBBB", header.ljust(13, b"\xff")
+    )
+    if (
+        len(header) != 13
+        or not (0 < width < 2**31 and 0 < height < 2**31)
+        or depth not in _PNG_DEPTHS.get(colour, ())
+        or (compression, filtering) != (0, 0)
+        or interlace not in (0, 1)
+    ):
+        raise ImageReadError(f"cannot read {name}: its PNG header (IHDR) is invalid")
+    bits = depth * _PNG_CHANNELS[colour]
+    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
+    total = 0
+    for top, left, row_step, column_step in passes:
+        rows = max(0, -(-(height - top) // row_step))
+        columns = max(0, -(-(width - left) // column_step))
+        if rows and columns:
+            total += rows * (1 + (columns * bits + 7) // 8)
+    return total
+
+
+def _inflated_size(inflater: zlib._Decompress, data: bytes, name: str) -> int:
+    """Feed ``data`` to ``inflater``; the number of bytes it gave (the bytes are dropped)."""
+    size = 0
+    try:
+        while data and not inflater.eof:
+            size += len(inflater.decompress(data, _READ_BLOCK))
+            data = inflater.unconsumed_tail
+    except zlib.error as exc:
+        raise ImageReadError(
+            f"cannot decode {name}: its compressed data is corrupt ({exc})"
+        ) from exc
+    return size
 
 
 def _tiff_strips(im: Image.Image) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -512,24 +616,82 @@ def _tiff_strips(im: Image.Image) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return columns[0], columns[1]
 
 
-def _check_tiff_deflate(im: Image.Image, fp: BinaryIO, name: str) -> None:
-    """Inflate every strip or tile to its end: a flipped byte shows as a bad checksum."""
-    for offset, count in zip(*_tiff_strips(im), strict=False):
-        fp.seek(offset)
-        data = fp.read(count)
-        inflater = zlib.decompressobj()
-        try:
-            while data and not inflater.eof:
-                inflater.decompress(data, _PNG_BLOCK)
-                data = inflater.unconsumed_tail
-        except zlib.error as exc:
-            raise ImageReadError(
-                f"cannot decode {name}: the Deflate data at byte {offset} is corrupt ({exc})"
-            ) from exc
-        if not inflater.eof:
-            raise ImageReadError(
-                f"cannot decode {name}: the Deflate data at byte {offset} is cut short"
-            )
+# Tags that lay out a TIFF's pixels: one integer each, or integers for the _TIFF_LIST_TAGS.
+_TIFF_LIST_TAGS = frozenset({258, 273, 279, 324, 325, 338, 339})
+_TIFF_LAYOUT_TAGS = _TIFF_LIST_TAGS | {254, 256, 257, 259, 262, 277, 278, 284, 317, 322, 323}
+_TIFF_INTEGER_TYPES = frozenset({1, 3, 4, 16})  # BYTE, SHORT, LONG, LONG8
+
+
+def _check_tiff_entries(fp: BinaryIO, offset: int | None, name: str) -> None:
+    """Directory entries of integer tags must hold integers, one for the layout tags but the
+    _TIFF_LIST_TAGS: Pillow skips or misreads such a damaged entry, libtiff refuses the file.
+    Integer tags are the baseline and extension ones (below 32768) TIFF types as integers."""
+    fp.seek(0)
+    header = fp.read(4)
+    order = {b"II": "<", b"MM": ">"}.get(header[:2], "<")
+    big = header[2:4] in (b"\x00\x2b", b"\x2b\x00")  # BigTIFF: 8-byte counts and offsets
+    count_format, entry_format = ("Q", "HHQ") if big else ("H", "HHL")
+    fp.seek(offset or 0)
+    raw = fp.read(struct.calcsize(order + count_format))
+    (entries,) = struct.unpack(order + count_format, raw)
+    size = struct.calcsize(order + entry_format) + (8 if big else 4)
+    table = fp.read(entries * size)
+    for start in range(0, len(table) - size + 1, size):
+        tag, kind, count = struct.unpack_from(order + entry_format, table, start)
+        integer = tag in _TIFF_LAYOUT_TAGS or (
+            tag < 32768 and TiffTags.lookup(tag).type in _TIFF_INTEGER_TYPES
+        )
+        if (integer and kind not in _TIFF_INTEGER_TYPES) or (
+            tag in _TIFF_LAYOUT_TAGS and tag not in _TIFF_LIST_TAGS and count != 1
+        ):
+            raise ImageReadError(f"cannot read {name}: its TIFF tag {tag} is malformed (damaged?)")
+
+
+def _check_tiff(im: Image.Image, fp: BinaryIO, name: str) -> None:
+    """The tags that lay out the pixels must be valid and agree (Pillow reads past some that
+    libtiff refuses), every strip or tile must lie inside the file and, uncompressed, hold its
+    rows; Deflate data is inflated up to its checksum (a flipped byte shows there)."""
+    tags = im.tag_v2
+    _check_tiff_entries(fp, tags.offset, name)
+    bits = tags.get(258, (1,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    width, height = int(tags.get(256, 0)), int(tags.get(257, 0))  # as stored, not turned
+    planar, compression = tags.get(284, 1), tags.get(259, 1)
+    planes = len(bits) if planar == 2 else 1
+    offsets, counts = _tiff_strips(im)
+    if 273 in tags:
+        rows = max(1, min(int(tags.get(278, height)), height))
+        blocks = -(-height // rows)
+    else:
+        rows = 0
+        tile_width, tile_height = max(1, int(tags.get(322, 1))), max(1, int(tags.get(323, 1)))
+        blocks = -(-width // tile_width) * -(-height // tile_height)
+    fp.seek(0, os.SEEK_END)
+    size = fp.tell()
+    if (
+        planar not in (1, 2)
+        or len(bits) != tags.get(277, 1)
+        or len(offsets) != blocks * planes
+        or len(counts) != len(offsets)
+        or any(offset + count > size for offset, count in zip(offsets, counts, strict=True))
+    ):
+        raise ImageReadError(f"cannot read {name}: its TIFF directory is invalid (damaged?)")
+    if compression == 1 and rows:
+        row_bytes = [(width * b + 7) // 8 for b in bits] if planes > 1 else []
+        row_bytes = row_bytes or [(width * sum(bits) + 7) // 8]
+        for index, count in enumerate(counts):
+            plane, strip = divmod(index, blocks)
+            if count < min(rows, height - strip * rows) * row_bytes[plane]:
+                raise ImageReadError(f"cannot read {name}: a TIFF strip is cut short (damaged?)")
+    if compression in _TIFF_DEFLATE:
+        for offset, count in zip(offsets, counts, strict=True):
+            fp.seek(offset)
+            inflater = zlib.decompressobj()
+            _inflated_size(inflater, fp.read(count), name)
+            if not inflater.eof:
+                raise ImageReadError(
+                    f"cannot decode {name}: the Deflate data at byte {offset} is cut short"
+                )
 
 
 def _storage(im: Image.Image) -> tuple[int, str]:
