@@ -213,11 +213,14 @@ def both_paths(path: Path) -> tuple[np.ndarray, np.ndarray]:
         RGB16[..., 0],
         RGB16[..., 0].astype(np.int32),  # 16-bit data in a 32-bit integer TIFF (mode I)
         RGB8[..., 0].astype(np.float32) / 255,  # mode F
+        Image.fromarray(RGB8).quantize(64),  # mode P
+        Image.fromarray(RGB8[..., 0]).convert("1"),
     ],
-    ids=["RGB", "L", "I;16", "I", "F"],
+    ids=["RGB", "L", "I;16", "I", "F", "P", "1"],
 )
 def test_a_file_gives_the_same_pixels_through_read_image_and_the_api(tmp_path, pixels):
-    Image.fromarray(pixels).save(tmp_path / "in.tif")
+    image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels)
+    image.save(tmp_path / "in.tif")
     from_file, from_pil = both_paths(tmp_path / "in.tif")
     np.testing.assert_allclose(from_file, from_pil, atol=1e-6)
     assert from_file.max() > 0.5
