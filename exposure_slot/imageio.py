@@ -619,13 +619,14 @@ def _tiff_strips(im: Image.Image) -> tuple[tuple[int, ...], tuple[int, ...]]:
 # Tags that lay out a TIFF's pixels: one integer each, or integers for the _TIFF_LIST_TAGS.
 _TIFF_LIST_TAGS = frozenset({258, 273, 279, 324, 325, 338, 339})
 _TIFF_LAYOUT_TAGS = _TIFF_LIST_TAGS | {254, 256, 257, 259, 262, 277, 278, 284, 317, 322, 323}
-_TIFF_INTEGER_TYPES = frozenset({1, 3, 4, 16})  # BYTE, SHORT, LONG, LONG8
+# (S)BYTE, (S)SHORT, (S)LONG, IFD, (S)LONG8, IFD8: what libtiff takes for an integer tag.
+_TIFF_INTEGER_TYPES = frozenset({1, 6, 3, 8, 4, 9, 13, 16, 17, 18})
 
 
 def _check_tiff_entries(fp: BinaryIO, offset: int | None, name: str) -> None:
-    """Directory entries of integer tags must hold integers, one for the layout tags but the
-    _TIFF_LIST_TAGS: Pillow skips or misreads such a damaged entry, libtiff refuses the file.
-    Integer tags are the baseline and extension ones (below 32768) TIFF types as integers."""
+    """Each tag at most once, and entries of integer tags holding integers (one, for the
+    layout tags but the _TIFF_LIST_TAGS): Pillow skips or misreads such damaged entries. The
+    integer tags are the baseline and extension ones (below 32768) TIFF types as integers."""
     fp.seek(0)
     header = fp.read(4)
     order = {b"II": "<", b"MM": ">"}.get(header[:2], "<")
@@ -636,8 +637,12 @@ def _check_tiff_entries(fp: BinaryIO, offset: int | None, name: str) -> None:
     (entries,) = struct.unpack(order + count_format, raw)
     size = struct.calcsize(order + entry_format) + (8 if big else 4)
     table = fp.read(entries * size)
+    seen: set[int] = set()
     for start in range(0, len(table) - size + 1, size):
         tag, kind, count = struct.unpack_from(order + entry_format, table, start)
+        if tag in seen:  # which of the two values is meant cannot be told
+            raise ImageReadError(f"cannot read {name}: its TIFF directory lists tag {tag} twice")
+        seen.add(tag)
         integer = tag in _TIFF_LAYOUT_TAGS or (
             tag < 32768 and TiffTags.lookup(tag).type in _TIFF_INTEGER_TYPES
         )

@@ -92,14 +92,17 @@ def test_16bit_png_and_tiff_are_always_oriented(tmp_path, orientation, pixels):
     """A dark 16-bit PNG (max 655) with orientation 2/3/4 used to be written un-rotated."""
     stored = np.ascontiguousarray(STORE[orientation](np.dstack([pixels, ALPHA16])))
     (tmp_path / "in.png").write_bytes(png16(stored, exif_chunk(orientation)))
-    tifffile.imwrite(
-        tmp_path / "in.tif",
-        stored,
-        photometric="rgb",
-        extrasamples=[2],
-        extratags=[(274, 3, 1, orientation, True)],
-    )
-    for name in ("in.png", "in.tif"):
+    layouts = {"strips.tif": {}, "tiles.tif": {"tile": (16, 16)}, "big.tif": {"byteorder": ">"}}
+    for name, layout in layouts.items():
+        tifffile.imwrite(
+            tmp_path / name,
+            stored,
+            photometric="rgb",
+            extrasamples=[2],
+            extratags=[(274, 3, 1, orientation, True)],
+            **layout,
+        )
+    for name in ("in.png", *layouts):
         image = read_image(tmp_path / name)
         assert image.info["orientation"] == orientation, name
         assert np.array_equal(to_uint(image.rgb, 16), pixels), name
