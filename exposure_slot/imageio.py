@@ -799,7 +799,8 @@ def _read_planar_tiff16(im: Image.Image, fp: BinaryIO, name: str) -> tuple[np.nd
     per_plane = -(-height // rows)
     if len(offsets) != per_plane * samples or len(counts) != len(offsets):
         raise ImageReadError(f"cannot read {name}: its strip table does not fit its size")
-    dtype = np.dtype(np.uint16).newbyteorder("<" if tags._endian == "<" else ">")
+    fp.seek(0)
+    dtype = np.dtype(np.uint16).newbyteorder("<" if fp.read(2) == b"II" else ">")
     planes = np.empty((samples, height, width), np.uint16)
     for index, (offset, count) in enumerate(zip(offsets, counts, strict=True)):
         fp.seek(offset)
