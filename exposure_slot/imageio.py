@@ -29,26 +29,34 @@ Conversion choices (documented for the README):
 * CMYK in → RGB: Pillow's conversion (it undoes the inverted Adobe CMYK JPEG convention), not
   colour-managed. An ICC profile is written only where its colour space matches the written
   pixels (RGB profile on RGB, GRAY profile on grayscale), so a CMYK profile is dropped.
-* 'I' (32-bit integer) is divided by 65535 when the file declares at most 16 bits per sample,
-  else by 2**31 - 1 (Pillow holds 'I' as signed 32-bit), negatives clipping to 0; 'F' (float)
-  is taken as already in [0, 1] (NaN -> 0). Both are written back as 16-bit grayscale where the
-  format allows.
+* 'I' (32-bit integer) and 'F' (float) follow the rule PIL images get
+  (:func:`exposure_slot.images.pil_gray_values`), so a file gives the same pixels through
+  ``read_image`` and through ``Image.open``: 'I' is 0-65535 (values outside are refused), 'F'
+  must lie in [0, 1] (NaN and 0-255 floats are refused). Both are written back as 16-bit
+  grayscale where the format allows.
 * Alpha is carried bit-exact (same dtype) to PNG, TIFF and WebP (8-bit there), rescaled when
-  the output bit depth differs, and dropped for JPEG and BMP (no compositing).
+  the output bit depth differs, and dropped for JPEG and BMP (no compositing). A PNG's tRNS
+  colour becomes alpha (0 where the colour matches, else opaque), at 16 bits too. TIFF
+  associated (premultiplied) alpha is un-premultiplied on read; it is written as unassociated.
 * 16 bits per sample are kept for PNG and TIFF output and reduced to 8 elsewhere. Pillow
   decodes 16-bit RGB, RGBA and gray+alpha to 8 bits, so those pixels are decoded with OpenCV
-  (metadata still comes from Pillow); PNG and TIFF are written at 16 bits by our own encoders
+  (metadata still comes from Pillow), and planar 16-bit TIFF, which both decode wrongly, by
+  our own strip reader; PNG and TIFF are written at 16 bits by our own encoders
   (TIFF output always goes through ours: Deflate with horizontal predictor). 16-bit gray+alpha
   is written to TIFF as RGBA with equal colour channels, since Pillow cannot open 16-bit
   gray+alpha TIFF.
-* Only the first frame of animated or multi-page files is read.
+* One picture per file: a TIFF's reduced-resolution pages (thumbnails, previews) and masks
+  are skipped, whichever page the full-resolution one is; a JPEG's extra pictures (MPO) are
+  ignored; animations and multi-page files raise ImageReadError rather than lose frames.
 * ``quality`` (default 95) applies to JPEG and WebP; JPEG at quality >= 90 uses 4:4:4 chroma.
 * Also carried: dpi (JPEG, PNG, TIFF, BMP), XMP (JPEG, PNG, TIFF, WebP; Orientation reset),
   JPEG comment and JPEG APP13 (IPTC / Photoshop) segments between JPEG files. Not carried:
   PNG text chunks other than XMP, other JPEG APPn segments, the EXIF thumbnail, animation.
-* Every image is fully decoded on read, so a truncated file is an error, never a half-grey
-  picture, as long as Pillow's global ``ImageFile.LOAD_TRUNCATED_IMAGES`` keeps its default
-  (False); we never change it.
+* Damage is an error (ImageReadError naming the file), never a picture: every image is fully
+  decoded (a truncated file raises, as long as Pillow's global ``ImageFile.LOAD_TRUNCATED_IMAGES``
+  keeps its default, False; we never change it), and before that, damage the decoders would
+  paper over is looked for (:func:`_check_intact`): libjpeg's warnings about the scan data,
+  PNG CRCs and data size, TIFF strip layout, Deflate checksums, a damaged TIFF directory.
 """
 
 from __future__ import annotations
@@ -61,6 +69,8 @@ import re
 import secrets
 import socket
 import struct
+import sys
+import tempfile
 import threading
 import warnings
 import zlib
@@ -72,7 +82,7 @@ from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
-from PIL import Image, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, TiffImagePlugin, TiffTags, UnidentifiedImageError
 
 from exposure_slot.errors import (
     ExposureSlotError,
@@ -83,6 +93,7 @@ from exposure_slot.errors import (
     InvalidImageError,
     OptionError,
 )
+from exposure_slot.images import pil_gray_values
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -293,7 +304,16 @@ def _read(name: str, max_pixels: int | None, *, lift_pillow_limit: bool) -> Imag
             raise ImageReadError(f"cannot read {name}: {_reason(exc)}") from exc
         # Pillow gets a file object, not the path, so that it never memory-maps the pixels:
         # its mmap path ignores the size swap of a TIFF turned by 90° and garbles the image.
-        with fp, _identify(fp, name) as im:
+        with fp, _pillow_warnings() as caught, _identify(fp, name) as im:
+            try:
+                _select_picture(im, name)
+                _refuse_damaged_tiff_directory(im, caught, name)
+            except (Image.DecompressionBombError, ExposureSlotError):
+                raise
+            except Exception as exc:
+                raise ImageReadError(
+                    f"cannot read {name}: {_reason(exc)} (is the file truncated or corrupt?)"
+                ) from exc
             width, height = im.size
             if max_pixels is not None and width * height > max_pixels:
                 raise ImageTooLargeError(
@@ -302,13 +322,41 @@ def _read(name: str, max_pixels: int | None, *, lift_pillow_limit: bool) -> Imag
                     " max_pixels, or max_pixels=None, to read it anyway"
                 )
             try:
-                return _decode(im, name)
+                return _decode(im, fp, name)
             except (Image.DecompressionBombError, ExposureSlotError):
                 raise
             except Exception as exc:
                 raise ImageReadError(
                     f"cannot decode {name}: {_reason(exc)} (is the file truncated or corrupt?)"
                 ) from exc
+
+
+@contextlib.contextmanager
+def _pillow_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Record the warnings Pillow gives while reading (some mean damage), then pass on the rest
+    (Pillow's bomb warning excepted: our limit rules)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+    for warning in caught:
+        if not issubclass(warning.category, Image.DecompressionBombWarning):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+
+
+def _refuse_damaged_tiff_directory(
+    im: Image.Image, caught: list[warnings.WarningMessage], name: str
+) -> None:
+    """Pillow reads past a damaged TIFF directory (a tag whose data lies outside the file, a
+    short read) with only a warning; libtiff refuses such a file, and so do we."""
+    if im.format != "TIFF":
+        return
+    for warning in caught:
+        if Path(warning.filename).name == "TiffImagePlugin.py":
+            raise ImageReadError(
+                f"cannot read {name}: its TIFF directory is damaged ({warning.message})"
+            )
 
 
 def _identify(fp: BinaryIO, name: str) -> Image.Image:
@@ -325,16 +373,64 @@ def _identify(fp: BinaryIO, name: str) -> Image.Image:
         raise ImageReadError(f"cannot read {name}: {_reason(exc)}") from exc
 
 
-def _decode(im: Image.Image, name: str) -> ImageData:
-    """Decode an opened image fully and gather its metadata."""
+_PICTURE_PAGE_FLAGS = 0b101
+"""TIFF NewSubfileType bits of a page that is not a picture of its own: 1 = reduced-resolution
+copy (a thumbnail or preview), 4 = transparency mask."""
+
+
+def _select_picture(im: Image.Image, name: str) -> None:
+    """Seek ``im`` to the one picture the file holds; refuse animations and multi-page files.
+
+    A TIFF's reduced-resolution pages and masks are skipped (the full-resolution page is read,
+    whichever page it is). A JPEG with extra pictures (MPO: previews, depth maps, a stereo
+    pair's second eye) is read as its primary picture. Any other file with more than one frame
+    raises ImageReadError: correcting one frame and writing a still picture would quietly drop
+    the rest.
+    """
+    frames = getattr(im, "n_frames", 1)
+    if frames == 1 or im.format == "MPO":
+        return
+    pages = list(range(frames))
+    if im.format == "TIFF":
+        pictures = []
+        for page in pages:
+            im.seek(page)
+            if not int(im.tag_v2.get(254, 0)) & _PICTURE_PAGE_FLAGS:
+                pictures.append(page)
+        if len(pictures) <= 1:
+            # No full-resolution page at all: the largest of the reduced ones.
+            candidates = pictures or pages
+            sizes = {}
+            for page in candidates:
+                im.seek(page)
+                sizes[page] = im.width * im.height
+            im.seek(max(candidates, key=sizes.__getitem__))
+            return
+        frames = len(pictures)
+    kind = "pages" if im.format in ("TIFF", "PDF") else "frames"
+    raise ImageReadError(
+        f"cannot read {name}: it holds {frames} {kind} (an animation or a multi-page file);"
+        " exposure-slot corrects single pictures: save the one you want as a file of its own"
+    )
+
+
+def _decode(im: Image.Image, fp: BinaryIO, name: str) -> ImageData:
+    """Check the file for damage, decode it fully and gather its metadata."""
     bits, mode = _storage(im)  # before load(), which clears the tile list it reads
     orientation = _orientation(im)  # the file's; Pillow >= 10 drops a TIFF's tag while loading
-    im.load()  # full decode: a truncated file raises here; also reads chunks after the pixels
-    colour, alpha = _pillow_planes(im, bits)
-    pending = _orientation(im)  # what Pillow's pixels still need (it orients TIFF itself)
-    colour, alpha = _orient(colour, pending), _orient(alpha, pending)
-    if bits == 16 and mode in ("RGB", "RGBA", "LA"):
-        colour, alpha = _decode_16bit_colour(name, mode, orientation, colour)
+    opencv_16bit = bits == 16 and mode in ("RGB", "RGBA", "LA")
+    _check_intact(im, fp, name)
+    if opencv_16bit and im.format == "TIFF" and im.tag_v2.get(284, 1) == 2:
+        # Planar 16-bit TIFF: OpenCV and Pillow both decode it wrongly.
+        colour, alpha = _read_planar_tiff16(im, fp, name)
+        colour, alpha = _orient(colour, orientation), _orient(alpha, orientation)
+    else:
+        im.load()  # full decode: a truncated file raises here; also reads trailing chunks
+        colour, alpha = _pillow_planes(im, name)
+        pending = _orientation(im)  # what Pillow's pixels still need (it orients TIFF itself)
+        colour, alpha = _orient(colour, pending), _orient(alpha, pending)
+        if opencv_16bit:
+            colour, alpha = _decode_16bit_colour(im, name, orientation, colour)
     if colour.dtype in (np.uint8, np.uint16):
         bit_depth = 8 * colour.dtype.itemsize
         values = from_uint(colour)
@@ -354,6 +450,277 @@ def _decode(im: Image.Image, name: str) -> ImageData:
         exif=_exif_of(im),
         info=_extra_info(im, orientation),
     )
+
+
+def _check_intact(im: Image.Image, fp: BinaryIO, name: str) -> None:
+    """Raise ImageReadError if the decoders would quietly fill in damaged data.
+
+    Pillow raises for a file that ends early, but not for damage its decoders skip over:
+    libjpeg fills a JPEG's missing or corrupt scan data with grey and only warns, Pillow does
+    not check the CRC of PNG pixel chunks, and libtiff stops inflating a Deflate strip before
+    its checksum. So the JPEG's scan data is decoded by libjpeg (through OpenCV, at 1/8 scale:
+    the whole bitstream, few pixels) with its warnings taken as errors, every PNG chunk's CRC
+    is checked, and every Deflate TIFF strip is inflated up to its checksum.
+    """
+    position = fp.tell()
+    try:
+        if im.format in ("JPEG", "MPO"):
+            _check_jpeg(im, name)
+        elif im.format == "PNG":
+            _check_png(fp, name)
+        elif im.format == "TIFF":
+            _check_tiff(im, fp, name)
+    finally:
+        fp.seek(position)
+
+
+_TIFF_DEFLATE = (8, 32946)
+_OPENCV_MAX_PIXELS = 1 << 30
+"""OpenCV's default limit on decoded pixels (OPENCV_IO_MAX_IMAGE_PIXELS)."""
+# libjpeg's warnings about the scan data (jerror.h JWRN_*): each means pixels were made up.
+_LIBJPEG_DAMAGE = re.compile(
+    r"^(Corrupt JPEG data.*|Premature end of JPEG file|Invalid SOS parameters.*"
+    r"|Inconsistent progression sequence.*)$\n?",
+    re.MULTILINE,
+)
+# OpenCV's own log lines (and their continuation lines) about a decode that failed.
+_OPENCV_LOG = re.compile(r"^(\[\s*(ERROR|WARN|INFO).*|>.*)$\n?", re.MULTILINE)
+_STDERR_LOCK = threading.Lock()
+
+
+def _check_jpeg(im: Image.Image, name: str) -> None:
+    if im.width * im.height > _OPENCV_MAX_PIXELS:
+        return  # more than OpenCV decodes: Pillow's own checks only
+    reduced, report = _opencv_decode_reporting(
+        name, cv2.IMREAD_REDUCED_GRAYSCALE_8 | cv2.IMREAD_IGNORE_ORIENTATION
+    )
+    damage = _LIBJPEG_DAMAGE.search(report)
+    if damage:
+        reason = damage.group(0).strip()
+        raise ImageReadError(f"cannot decode {name}: {reason} (the file is damaged)")
+    if reduced is None:
+        raise ImageReadError(f"cannot decode {name}: libjpeg cannot decode it (is it corrupt?)")
+
+
+def _opencv_decode(name: str, flags: int) -> np.ndarray | None:
+    """``cv2.imdecode`` of a file, None where OpenCV cannot decode it."""
+    return _opencv_decode_reporting(name, flags)[0]
+
+
+def _opencv_decode_reporting(name: str, flags: int) -> tuple[np.ndarray | None, str]:
+    """``cv2.imdecode`` of a file, and what its C libraries wrote to stderr meanwhile.
+
+    libjpeg reports damage only as a warning that C code prints to file descriptor 2, so that
+    descriptor points at a temporary file during the decode (one decode at a time). Anything
+    else written there meanwhile, other than OpenCV's own log, is passed on to stderr.
+    """
+    data = np.fromfile(name, dtype=np.uint8)
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+        try:
+            saved: int | None = os.dup(2)
+        except OSError:  # no descriptor 2 (a daemon): leave it closed afterwards
+            saved = None
+        os.dup2(capture.fileno(), 2)
+        try:
+            decoded = cv2.imdecode(data, flags)
+        except cv2.error:
+            decoded = None
+        finally:
+            if saved is None:
+                os.close(2)
+            else:
+                os.dup2(saved, 2)
+                os.close(saved)
+        capture.seek(0)
+        report = capture.read().decode("utf-8", "replace")
+    others = _OPENCV_LOG.sub("", _LIBJPEG_DAMAGE.sub("", report))
+    if others and sys.stderr is not None:
+        sys.stderr.write(others)
+        sys.stderr.flush()
+    return (decoded if decoded is not None and decoded.size else None), report
+
+
+_READ_BLOCK = 1 << 20
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
+_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+# Adam7 passes: (first row, first column, row step, column step).
+_ADAM7 = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2))
+_ADAM7 += ((1, 0, 2, 1),)
+
+
+def _check_png(fp: BinaryIO, name: str) -> None:
+    """Every chunk up to IEND must be complete and match its CRC, the header must be valid,
+    and the pixel data must inflate, up to its checksum, to exactly the size it declares."""
+    fp.seek(len(_PNG_SIGNATURE))
+    inflater, inflated, expected = zlib.decompressobj(), 0, None
+    inflate_error: ImageReadError | None = None  # raised after the chunk's CRC check
+    while True:
+        head = fp.read(8)
+        if len(head) < 8:
+            raise ImageReadError(f"cannot read {name}: the PNG ends before its IEND chunk")
+        length, kind = struct.unpack(">I4s", head)
+        crc, left, first = zlib.crc32(kind), length, b""
+        while left:
+            block = fp.read(min(left, _READ_BLOCK))
+            if not block:
+                raise ImageReadError(f"cannot read {name}: the PNG ends inside a chunk")
+            crc, left, first = zlib.crc32(block, crc), left - len(block), first or block
+            if kind == b"IDAT" and inflate_error is None:
+                try:
+                    inflated += _inflated_size(inflater, block, name)
+                except ImageReadError as exc:
+                    inflate_error = exc
+        stored = fp.read(4)
+        if len(stored) < 4 or struct.unpack(">I", stored)[0] != crc:
+            shown = kind.decode("latin-1")
+            raise ImageReadError(
+                f"cannot read {name}: its {shown!r} chunk fails its CRC check (the file is damaged)"
+            )
+        if inflate_error is not None:
+            raise inflate_error
+        if kind == b"IHDR" and expected is None:
+            expected = _png_data_size(first, name)
+        if kind == b"IEND":
+            break
+    if not inflater.eof or inflated != expected:
+        raise ImageReadError(
+            f"cannot read {name}: its pixel data does not match the size in its header (the"
+            " file is damaged)"
+        )
+
+
+def _png_data_size(header: bytes, name: str) -> int:
+    """Bytes of filtered scanlines a PNG header declares; ImageReadError if it is invalid."""
+    width, height, depth, colour, compression, filtering, interlace = struct.unpack_from(
+        ">IIBBBBB", header.ljust(13, b"\xff")
+    )
+    if (
+        len(header) != 13
+        or not (0 < width < 2**31 and 0 < height < 2**31)
+        or depth not in _PNG_DEPTHS.get(colour, ())
+        or (compression, filtering) != (0, 0)
+        or interlace not in (0, 1)
+    ):
+        raise ImageReadError(f"cannot read {name}: its PNG header (IHDR) is invalid")
+    bits = depth * _PNG_CHANNELS[colour]
+    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
+    total = 0
+    for top, left, row_step, column_step in passes:
+        rows = max(0, -(-(height - top) // row_step))
+        columns = max(0, -(-(width - left) // column_step))
+        if rows and columns:
+            total += rows * (1 + (columns * bits + 7) // 8)
+    return total
+
+
+def _inflated_size(inflater: zlib._Decompress, data: bytes, name: str) -> int:
+    """Feed ``data`` to ``inflater``; the number of bytes it gave (the bytes are dropped)."""
+    size = 0
+    try:
+        while data and not inflater.eof:
+            size += len(inflater.decompress(data, _READ_BLOCK))
+            data = inflater.unconsumed_tail
+    except zlib.error as exc:
+        raise ImageReadError(
+            f"cannot decode {name}: its compressed data is corrupt ({exc})"
+        ) from exc
+    return size
+
+
+def _tiff_strips(im: Image.Image) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Offsets and byte counts of the current TIFF page's strips (or tiles)."""
+    tags = im.tag_v2
+    keys = (273, 279) if 273 in tags else (324, 325)
+    columns = []
+    for key in keys:
+        value = tags.get(key, ())
+        columns.append(tuple(int(v) for v in (value if isinstance(value, tuple) else (value,))))
+    return columns[0], columns[1]
+
+
+# Tags that lay out a TIFF's pixels: one integer each, or integers for the _TIFF_LIST_TAGS.
+_TIFF_LIST_TAGS = frozenset({258, 273, 279, 324, 325, 338, 339})
+_TIFF_LAYOUT_TAGS = _TIFF_LIST_TAGS | {254, 256, 257, 259, 262, 277, 278, 284, 317, 322, 323}
+# (S)BYTE, (S)SHORT, (S)LONG, IFD, (S)LONG8, IFD8: what libtiff takes for an integer tag.
+_TIFF_INTEGER_TYPES = frozenset({1, 6, 3, 8, 4, 9, 13, 16, 17, 18})
+
+
+def _check_tiff_entries(fp: BinaryIO, offset: int | None, name: str) -> None:
+    """Each tag at most once, and entries of integer tags holding integers (one, for the
+    layout tags but the _TIFF_LIST_TAGS): Pillow skips or misreads such damaged entries. The
+    integer tags are the baseline and extension ones (below 32768) TIFF types as integers."""
+    fp.seek(0)
+    header = fp.read(4)
+    order = {b"II": "<", b"MM": ">"}.get(header[:2], "<")
+    big = header[2:4] in (b"\x00\x2b", b"\x2b\x00")  # BigTIFF: 8-byte counts and offsets
+    count_format, entry_format = ("Q", "HHQ") if big else ("H", "HHL")
+    fp.seek(offset or 0)
+    raw = fp.read(struct.calcsize(order + count_format))
+    (entries,) = struct.unpack(order + count_format, raw)
+    size = struct.calcsize(order + entry_format) + (8 if big else 4)
+    table = fp.read(entries * size)
+    seen: set[int] = set()
+    for start in range(0, len(table) - size + 1, size):
+        tag, kind, count = struct.unpack_from(order + entry_format, table, start)
+        if tag in seen:  # which of the two values is meant cannot be told
+            raise ImageReadError(f"cannot read {name}: its TIFF directory lists tag {tag} twice")
+        seen.add(tag)
+        integer = tag in _TIFF_LAYOUT_TAGS or (
+            tag < 32768 and TiffTags.lookup(tag).type in _TIFF_INTEGER_TYPES
+        )
+        if (integer and kind not in _TIFF_INTEGER_TYPES) or (
+            tag in _TIFF_LAYOUT_TAGS and tag not in _TIFF_LIST_TAGS and count != 1
+        ):
+            raise ImageReadError(f"cannot read {name}: its TIFF tag {tag} is malformed (damaged?)")
+
+
+def _check_tiff(im: Image.Image, fp: BinaryIO, name: str) -> None:
+    """The tags that lay out the pixels must be valid and agree (Pillow reads past some that
+    libtiff refuses), every strip or tile must lie inside the file and, uncompressed, hold its
+    rows; Deflate data is inflated up to its checksum (a flipped byte shows there)."""
+    tags = im.tag_v2
+    _check_tiff_entries(fp, tags.offset, name)
+    bits = tags.get(258, (1,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    width, height = int(tags.get(256, 0)), int(tags.get(257, 0))  # as stored, not turned
+    planar, compression = tags.get(284, 1), tags.get(259, 1)
+    planes = len(bits) if planar == 2 else 1
+    offsets, counts = _tiff_strips(im)
+    if 273 in tags:
+        rows = max(1, min(int(tags.get(278, height)), height))
+        blocks = -(-height // rows)
+    else:
+        rows = 0
+        tile_width, tile_height = max(1, int(tags.get(322, 1))), max(1, int(tags.get(323, 1)))
+        blocks = -(-width // tile_width) * -(-height // tile_height)
+    fp.seek(0, os.SEEK_END)
+    size = fp.tell()
+    if (
+        planar not in (1, 2)
+        or len(bits) != tags.get(277, 1)
+        or len(offsets) != blocks * planes
+        or len(counts) != len(offsets)
+        or any(offset + count > size for offset, count in zip(offsets, counts, strict=True))
+    ):
+        raise ImageReadError(f"cannot read {name}: its TIFF directory is invalid (damaged?)")
+    if compression == 1 and rows:
+        row_bytes = [(width * b + 7) // 8 for b in bits] if planes > 1 else []
+        row_bytes = row_bytes or [(width * sum(bits) + 7) // 8]
+        for index, count in enumerate(counts):
+            plane, strip = divmod(index, blocks)
+            if count < min(rows, height - strip * rows) * row_bytes[plane]:
+                raise ImageReadError(f"cannot read {name}: a TIFF strip is cut short (damaged?)")
+    if compression in _TIFF_DEFLATE:
+        for offset, count in zip(offsets, counts, strict=True):
+            fp.seek(offset)
+            inflater = zlib.decompressobj()
+            _inflated_size(inflater, fp.read(count), name)
+            if not inflater.eof:
+                raise ImageReadError(
+                    f"cannot decode {name}: the Deflate data at byte {offset} is cut short"
+                )
 
 
 def _storage(im: Image.Image) -> tuple[int, str]:
@@ -382,57 +749,120 @@ def _storage(im: Image.Image) -> tuple[int, str]:
 
 
 def _decode_16bit_colour(
-    name: str, mode: str, orientation: int, upright_8bit: np.ndarray
+    im: Image.Image, name: str, orientation: int, upright_8bit: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Decode 16-bit RGB / RGBA / gray+alpha pixels with OpenCV (Pillow keeps only 8 bits).
 
-    OpenCV ignores a PNG's EXIF orientation but its TIFF decoder applies the TIFF's (5.0 does
-    even with IMREAD_UNCHANGED), so both the raw and the oriented decode are tried: the one
-    whose high bytes match Pillow's upright 8-bit decode wins. This also guards the channel
-    order. No match raises ImageReadError.
+    OpenCV's TIFF decoder applies the TIFF's orientation itself (even with IMREAD_UNCHANGED);
+    its other decoders return the pixels as stored, which get the EXIF orientation here. A
+    PNG's tRNS colour becomes OpenCV's alpha channel. Associated (premultiplied) TIFF alpha is
+    un-premultiplied, as Pillow does for 8 bits. Pillow's upright 8-bit decode must equal the
+    high bytes of the result (a guard against a decoder reading the file differently: channel
+    order, layout); disagreement raises ImageReadError.
     """
-    decoded = cv2.imdecode(np.fromfile(name, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    decoded = _opencv_decode(name, cv2.IMREAD_UNCHANGED)
     if decoded is None or decoded.dtype != np.uint16:
         raise ImageReadError(f"cannot decode {name}: OpenCV could not decode its 16-bit pixels")
-    reference = upright_8bit[..., 0] if mode == "LA" and upright_8bit.ndim == 3 else upright_8bit
-    step = max(1, int(np.sqrt(reference.shape[0] * reference.shape[1] / 1e6)))
-    candidates = [decoded] if orientation == 1 else [decoded, _orient(decoded, orientation)]
-    for candidate in candidates:
-        colour, alpha = _opencv_planes(candidate, mode)
-        if colour is None or colour.shape != reference.shape:
-            continue
-        high = (colour[::step, ::step] >> 8).astype(np.int16)
-        if np.abs(high - reference[::step, ::step]).mean() <= 1.0:
-            return colour, alpha
-    raise ImageReadError(
-        f"cannot decode {name}: OpenCV's 16-bit decode does not match Pillow's 8-bit one"
-    )
+    if im.format != "TIFF":
+        decoded = _orient(decoded, orientation)
+    colour, alpha = _opencv_planes(decoded, gray=upright_8bit.ndim == 2)
+    if colour is None or colour.shape != upright_8bit.shape:
+        raise ImageReadError(
+            f"cannot decode {name}: OpenCV decodes it as {decoded.shape}, Pillow as"
+            f" {upright_8bit.shape}"
+        )
+    reference = (colour >> 8).astype(np.int16)
+    if alpha is not None and im.format == "TIFF" and im.tag_v2.get(338) in (1, (1,)):
+        colour = _unpremultiply(colour, alpha)
+        opaque = alpha >= 0x8000  # where Pillow's 8-bit un-premultiplying is precise
+        reference = (colour >> 8).astype(np.int16)[opaque]
+        upright_8bit = upright_8bit[opaque]
+    if reference.size and np.abs(reference - upright_8bit).mean() > 1.0:
+        raise ImageReadError(
+            f"cannot decode {name}: OpenCV's 16-bit decode does not match Pillow's 8-bit one"
+        )
+    return colour, alpha
 
 
-def _opencv_planes(decoded: np.ndarray, mode: str) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Colour and alpha planes of an OpenCV decode (BGR order), or (None, None) if unexpected."""
+def _unpremultiply(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Colour stored multiplied by alpha (TIFF associated alpha) as plain colour."""
+    scaled = colour.astype(np.float64) * 65535.0 / np.maximum(alpha, 1)[..., None]
+    return np.where(alpha[..., None] > 0, np.minimum(np.rint(scaled), 65535), 0).astype(np.uint16)
+
+
+def _opencv_planes(decoded: np.ndarray, gray: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Colour (RGB order, or gray) and alpha planes of an OpenCV decode; (None, None) if its
+    channels do not fit."""
     channels = 1 if decoded.ndim == 2 else decoded.shape[2]
-    if mode == "LA" and channels in (2, 4):  # OpenCV may expand gray+alpha to BGRA
-        return decoded[..., 0], decoded[..., channels - 1]
-    if mode in ("RGB", "RGBA") and channels == len(mode):
-        return decoded[..., 2::-1], (decoded[..., 3] if mode == "RGBA" else None)
+    alpha = decoded[..., channels - 1] if channels in (2, 4) else None
+    if gray:  # OpenCV may expand gray+alpha to BGRA
+        return (decoded if channels == 1 else decoded[..., 0]), alpha
+    if channels in (3, 4):
+        return decoded[..., 2::-1], alpha
     return None, None
 
 
-def _pillow_planes(im: Image.Image, bits: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _read_planar_tiff16(im: Image.Image, fp: BinaryIO, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Colour and alpha of a 16-bit TIFF stored plane by plane, in strips, uncompressed or
+    Deflate-compressed (horizontal predictor or none), as stored (not yet oriented)."""
+    tags = im.tag_v2
+    width, height, samples = int(tags[256]), int(tags[257]), int(tags.get(277, 1))
+    compression, predictor = tags.get(259, 1), tags.get(317, 1)
+    offsets, counts = _tiff_strips(im)
+    if (
+        compression not in (1, 8, 32946)
+        or predictor not in (1, 2)
+        or samples not in (3, 4)
+        or 273 not in tags
+    ):
+        raise ImageReadError(
+            f"cannot read {name}: 16-bit TIFF with separate colour planes is read only"
+            " uncompressed or Deflate-compressed, in strips; save it with interleaved samples"
+        )
+    rows = min(int(tags.get(278, height)), height)
+    per_plane = -(-height // rows)
+    if len(offsets) != per_plane * samples or len(counts) != len(offsets):
+        raise ImageReadError(f"cannot read {name}: its strip table does not fit its size")
+    fp.seek(0)
+    dtype = np.dtype(np.uint16).newbyteorder("<" if fp.read(2) == b"II" else ">")
+    planes = np.empty((samples, height, width), np.uint16)
+    for index, (offset, count) in enumerate(zip(offsets, counts, strict=True)):
+        fp.seek(offset)
+        data = fp.read(count)
+        if compression != 1:
+            data = zlib.decompress(data)
+        plane, top = divmod(index, per_plane)
+        top *= rows
+        strip_rows = min(rows, height - top)
+        strip = np.frombuffer(data, dtype, count=strip_rows * width).reshape(strip_rows, width)
+        if predictor == 2:
+            strip = np.cumsum(strip, axis=1, dtype=np.uint16)  # wraps like the differencing
+        planes[plane, top : top + strip_rows] = strip
+    pixels = planes.transpose(1, 2, 0)
+    alpha = pixels[..., 3] if samples == 4 else None
+    colour = pixels[..., :3]
+    if alpha is not None and tags.get(338) in (1, (1,)):
+        colour = _unpremultiply(colour, alpha)
+    return colour, alpha
+
+
+def _pillow_planes(im: Image.Image, name: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Colour (H×W gray or H×W×3) and alpha planes of a decoded Pillow image.
 
-    Integer planes keep their dtype (uint8 / uint16); 'I' and 'F' become float32 in [0, 1].
+    Integer planes keep their dtype (uint8 / uint16); 'I' and 'F' become float32 in [0, 1] by
+    the policy PIL images get (:func:`exposure_slot.images.pil_gray_values`).
     """
     mode = im.mode
-    if mode == "I" or mode == "F":
-        data = np.asarray(im, dtype=np.float32 if mode == "F" else np.float64)
-        if mode == "I":
-            data = data / (65535.0 if bits <= 16 else 2147483647.0)
-        return np.clip(np.nan_to_num(data, nan=0.0), 0.0, 1.0).astype(np.float32), None
-    if mode.startswith("I;16"):
-        return np.asarray(im).astype(np.uint16), None
     transparent = "transparency" in im.info
+    if mode == "I" or mode == "F":
+        return pil_gray_values(im, name), None
+    if mode.startswith("I;16"):
+        gray = np.asarray(im).astype(np.uint16)
+        if not transparent:
+            return gray, None
+        # A 16-bit PNG's tRNS gray value: Pillow keeps it in info, not as alpha.
+        opaque = gray != int(im.info["transparency"])
+        return gray, opaque.astype(np.uint16) * np.uint16(65535)
     if mode in ("1", "L") and not transparent:
         return np.asarray(im.convert("L")), None
     if mode in ("LA", "La", "L"):

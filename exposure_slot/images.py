@@ -162,16 +162,42 @@ def _numpy(array: np.ndarray) -> tuple[torch.Tensor, Restore]:
     return batch, back
 
 
+_WIDE_GRAY_MAX = {"I": 65535, "F": 1}
+"""Full scale of PIL's wide gray modes ('I;16*' are 0-65535 like 'I'): one policy for PIL
+images and for files (``imageio.read_image`` uses :func:`pil_gray_values` too)."""
+
+
+def pil_gray_values(image: Image.Image, what: str) -> np.ndarray:
+    """``H×W`` float32 in [0, 1] of a decoded PIL image in mode 'I;16*', 'I' or 'F'.
+
+    'I;16*' and 'I' are divided by 65535; an 'I' value below 0 or above 65535 is refused
+    (InvalidImageError), since what its full scale is cannot be told. 'F' follows the float
+    rule of this module. ``what`` names the image in error messages.
+    """
+    mode = image.mode
+    full_scale = _WIDE_GRAY_MAX.get("I" if mode.startswith("I;16") else mode)
+    if full_scale is None:
+        raise ImageTypeError(f"{what}: mode {mode!r} is not a wide gray mode")
+    values = np.asarray(image)
+    if mode == "F":
+        gray = values.astype(np.float32, copy=False)
+        _check_float_values(gray, f"{what} (mode F)")
+        return np.clip(gray, 0.0, 1.0)
+    lo, hi = int(values.min()), int(values.max())
+    if lo < 0 or hi > full_scale:
+        raise InvalidImageError(
+            f"{what} (mode {mode}) has values from {lo} to {hi}: 32-bit integer images are read "
+            f"as 0-{full_scale} (16-bit data); scale them into that range, or to a float image "
+            "in [0, 1] (mode F)"
+        )
+    return (values.astype(np.float32) / np.float32(full_scale)).astype(np.float32, copy=False)
+
+
 def _pil_wide_gray(image: Image.Image) -> tuple[np.ndarray, Callable[[np.ndarray], Image.Image]]:
-    """'I;16*' and 'I' (divided by 65535, clipped) and 'F' (a float image) to gray RGB."""
+    """'I;16*', 'I' and 'F' (see :func:`pil_gray_values`) to gray RGB, and the way back."""
     mode = image.mode
     _check_size(image.height, image.width, f"PIL image (mode {mode})")
-    if mode == "F":
-        gray = np.asarray(image, dtype=np.float32)
-        _check_float_values(gray, "PIL image (mode F)")
-        gray = np.clip(gray, 0.0, 1.0)
-    else:
-        gray = np.clip(np.asarray(image, dtype=np.float64) / 65535.0, 0, 1).astype(np.float32)
+    gray = pil_gray_values(image, "PIL image")
 
     def back(out: np.ndarray) -> Image.Image:
         lum = _luma(out)
@@ -190,7 +216,7 @@ def pil_to_float(image: Image.Image) -> tuple[np.ndarray, Callable[[np.ndarray],
     I;16B/L/N come back as I;16); La comes back as LA, RGBa and PA as RGBA; palette
     images as RGB, or RGBA when they have transparency (a palette cannot hold the
     correction); CMYK, YCbCr, LAB, HSV and RGBX as RGB; 1-bit images as L.
-    'I' is read as 0-65535 (clipped), 'F' as a float image.
+    'I' is read as 0-65535 (values outside refused), 'F' as a float image.
     """
     mode = image.mode
     if mode.startswith("I;16") or mode in ("I", "F"):
