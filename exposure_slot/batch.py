@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,27 @@ RESULT_FIELDS = ("input", "output", "status", "error", "seconds", "plan")
 """The fields of a report line: one per input, from the command line and the Ray stage."""
 STATUSES = ("written", "skipped", "failed")
 """The values of a report line's ``status``."""
+
+
+def plan_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The corrector options that :meth:`ExposureCorrector.plan` takes (all but strength)."""
+    return {key: value for key, value in options.items() if key != "strength"}
+
+
+def result_row(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str] | None,
+    status: str,
+    error: str = "",
+    *,
+    start: float | None = None,
+    plan: str = "",
+) -> dict[str, Any]:
+    """One input's report line; ``start`` is the ``time.perf_counter()`` its work began."""
+    seconds = 0.0 if start is None else round(time.perf_counter() - start, 3)
+    output = "" if target is None else str(target)
+    values = (str(source), output, status, error, seconds, plan)
+    return dict(zip(RESULT_FIELDS, values, strict=True))
 
 
 def check_report_target(path: Path) -> None:

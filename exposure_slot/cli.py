@@ -30,7 +30,14 @@ import torch
 from tqdm import tqdm
 
 from . import __version__, evaluation, training
-from .batch import RESULT_FIELDS, STATUSES, check_report_target, write_corrected, write_report
+from .batch import (
+    STATUSES,
+    check_report_target,
+    plan_options,
+    result_row,
+    write_corrected,
+    write_report,
+)
 from .corrector import (
     ExposureCorrector,
     default_device,
@@ -437,6 +444,21 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
         "default %(default)s)",
     )
     sub.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run on a Ray cluster (needs the [ray] extra): 'auto' joins the cluster of "
+        "`ray start --head` here, ray://HOST:10001 a remote one; without ADDRESS a local "
+        "cluster is started for this run",
+    )
+    sub.add_argument(
+        "--actors",
+        type=_positive_int,
+        default=1,
+        help="with --ray: correctors running at once (default: %(default)s)",
+    )
+    sub.add_argument(
         "--report",
         metavar="FILE.jsonl",
         help="write one JSON line per input: input, output, status (written, skipped, "
@@ -478,14 +500,16 @@ def _run_correct(args: argparse.Namespace) -> int:
     report = None if args.report is None else Path(args.report)
     if report is not None:
         check_report_target(report)
+    if args.ray is not None:
+        return _run_correct_on_ray(args)
     corrector = _load_corrector(args)
     options = _processing_options(args)
     if options:  # bad combinations are usage errors, found before any file is read
-        corrector.plan(np.zeros((8, 8, 3), np.float32), **_plan_options(options))
+        corrector.plan(np.zeros((8, 8, 3), np.float32), **plan_options(options))
 
     def correct(data: ImageData, target: Path) -> str:
         write_corrected(corrector, data, target, quality=args.quality, **options)
-        return str(corrector.plan(data.rgb, **_plan_options(options)))
+        return str(corrector.plan(data.rgb, **plan_options(options)))
 
     return run_jobs(
         jobs,
@@ -498,9 +522,47 @@ def _run_correct(args: argparse.Namespace) -> int:
     )
 
 
-def _plan_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The options :meth:`ExposureCorrector.plan` takes (all but ``strength``)."""
-    return {key: value for key, value in options.items() if key != "strength"}
+def _run_correct_on_ray(args: argparse.Namespace) -> int:
+    """``correct --ray``: the same job through :func:`exposure_slot.distributed.correct_files`."""
+    from .distributed import correct_files
+    from .extras import require
+
+    ray = require("ray", "ray")
+    ray.data.DataContext.get_current().enable_progress_bars = not args.quiet
+    started = not ray.is_initialized()
+    if started:
+        address = None if args.ray == "local" else args.ray
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    try:
+        rows = correct_files(
+            args.inputs,
+            args.output,
+            recursive=args.recursive,
+            extension=args.format,
+            suffix=args.suffix,
+            overwrite=args.overwrite,
+            skip_existing=args.skip_existing,
+            weights=args.weights,
+            device=args.device,
+            dtype=args.dtype,
+            quality=args.quality,
+            max_pixels=args.max_pixels,
+            actors=args.actors,
+            report=args.report,
+            **_processing_options(args),
+        )
+    finally:
+        if started:
+            ray.shutdown()
+    for row in rows:
+        if row["status"] == "failed":
+            _error(
+                row["error"] if row["input"] in row["error"] else f"{row['input']}: {row['error']}"
+            )
+    counts = {status: sum(row["status"] == status for row in rows) for status in STATUSES}
+    if not args.quiet:
+        print(", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
+    return 1 if counts["failed"] else 0
 
 
 def plan_jobs(
@@ -785,10 +847,12 @@ def run_jobs(
         for job, data, error in reader:
             bar.update()
             if job.problem is not None or error is not None:
-                rows.append(result_row(job, "failed", _report(job, error or job.problem)))
+                rows.append(
+                    result_row(job.source, job.target, "failed", _report(job, error or job.problem))
+                )
                 continue
             if data is None:
-                rows.append(result_row(job, "skipped"))
+                rows.append(result_row(job.source, job.target, "skipped"))
                 continue
             start = time.perf_counter()
             try:
@@ -796,11 +860,13 @@ def run_jobs(
                     threads.apply()
                 plan = correct(data, job.target)
             except Exception as exc:
-                rows.append(result_row(job, "failed", _report(job, exc), start=start))
+                rows.append(
+                    result_row(job.source, job.target, "failed", _report(job, exc), start=start)
+                )
                 continue
             finally:
                 del data  # a failed allocation must not keep this image's memory
-            rows.append(result_row(job, "written", start=start, plan=plan))
+            rows.append(result_row(job.source, job.target, "written", start=start, plan=plan))
     except KeyboardInterrupt as exc:
         reader.stop()
         bar.close()
@@ -819,17 +885,6 @@ def run_jobs(
     if not quiet:
         print(", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
     return 1 if counts["failed"] else 0
-
-
-def result_row(
-    job: Job, status: str, error: str = "", *, start: float | None = None, plan: str = ""
-) -> dict[str, Any]:
-    """One input's line of the report (see :data:`~exposure_slot.batch.RESULT_FIELDS`)."""
-    seconds = 0.0 if start is None else round(time.perf_counter() - start, 3)
-    output = "" if job.target is None else str(job.target)
-    return dict(
-        zip(RESULT_FIELDS, (str(job.source), output, status, error, seconds, plan), strict=True)
-    )
 
 
 def _report(job: Job, error: object) -> str:

@@ -13,7 +13,6 @@ Needs the ``ray`` extra (``pip install "exposure-slot[ray]"``). Two entry points
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -22,13 +21,19 @@ from typing import Any
 
 import numpy as np
 
+from .batch import (
+    RESULT_FIELDS,
+    check_report_target,
+    plan_options,
+    result_row,
+    write_corrected,
+    write_report,
+)
 from .corrector import ExposureCorrector
 from .errors import ExposureSlotError, OptionError
 from .extras import require
-from .imageio import DEFAULT_MAX_PIXELS, read_image, write_image
+from .imageio import DEFAULT_MAX_PIXELS, read_image, remove_stale_temp_files
 
-RESULT_FIELDS = ("input", "output", "status", "error", "seconds")
-"""The columns of a result row; ``status`` is "written", "skipped" or "failed"."""
 CPUS_PER_ACTOR = 0.75
 """Ray CPUs each actor asks for: below one, so that actors on every core still leave Ray
 room for its own read and bookkeeping tasks (a pool that takes every CPU can stall)."""
@@ -65,7 +70,7 @@ class CorrectImages:
         **options: Any,
     ):
         self.corrector = ExposureCorrector(weights, device=device, dtype=dtype)
-        self.corrector.plan(np.zeros((8, 8, 3), np.float32), **options)  # bad options fail here
+        self.corrector.plan(np.zeros((8, 8, 3), np.float32), **plan_options(options))
         self.column = column
         self.options = options
 
@@ -78,12 +83,13 @@ class CorrectImages:
 
 
 class CorrectFiles:
-    """A ``Dataset.map_batches`` stage over rows ``{"input", "output"}``: reads, corrects and
-    writes each file as the command line does, and returns one result row per input.
+    """A ``Dataset.map_batches`` stage over rows ``{"input", "output", "stat"}``: reads,
+    corrects and writes each file as the command line does, and returns its result row.
 
-    An output that exists when its row runs was written by an earlier attempt of the same
-    job (the plan left out every output that existed before): it is reported written, not
-    written twice. Subclass it to add per-batch behaviour.
+    ``stat`` is the output's ``(inode, mtime_ns)`` when the job was planned (``""`` when there
+    was none). An output that has changed since was written by an earlier attempt of the same
+    job (Ray retries the batch of an actor that died): it is reported written, not written
+    again. Subclass it to add per-batch behaviour.
     """
 
     def __init__(
@@ -97,36 +103,43 @@ class CorrectFiles:
         **options: Any,
     ):
         self.corrector = ExposureCorrector(weights, device=device, dtype=dtype)
-        self.corrector.plan(np.zeros((8, 8, 3), np.float32), **options)
+        self.corrector.plan(np.zeros((8, 8, 3), np.float32), **plan_options(options))
         self.quality = quality
         self.max_pixels = max_pixels
         self.options = options
 
-    def correct(self, source: Path, target: Path) -> str:
-        """Correct one file; returns its status."""
-        if target.exists():
-            return "written"
+    def correct(self, source: Path, target: Path, planned: str) -> str:
+        """Correct one file unless an earlier attempt did; returns the plan it ran with."""
         data = read_image(source, max_pixels=self.max_pixels)
-        fixed = self.corrector(data.rgb, **self.options)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_image(target, fixed, like=data, quality=self.quality)
-        return "written"
+        plan = str(self.corrector.plan(data.rgb, **plan_options(self.options)))
+        if _stat(target) == planned:
+            write_corrected(self.corrector, data, target, quality=self.quality, **self.options)
+        return plan
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows: dict[str, list[Any]] = {name: [] for name in RESULT_FIELDS}
-        for source, target in zip(batch["input"], batch["output"], strict=True):
+        for source, target, planned in zip(
+            batch["input"], batch["output"], batch["stat"], strict=True
+        ):
             start = time.perf_counter()
+            status, error, plan = "written", "", ""
             try:
-                status, error = self.correct(Path(source), Path(target)), ""
+                plan = self.correct(Path(source), Path(target), str(planned))
             except (ExposureSlotError, OSError) as exc:
                 status, error = "failed", str(exc)
-            for name, value in zip(
-                RESULT_FIELDS,
-                (source, target, status, error, time.perf_counter() - start),
-                strict=True,
-            ):
-                rows[name].append(value)
+            row = result_row(source, target, status, error, start=start, plan=plan)
+            for name in RESULT_FIELDS:
+                rows[name].append(row[name])
         return {name: np.array(values) for name, values in rows.items()}
+
+
+def _stat(path: Path) -> str:
+    """``inode:mtime_ns`` of a file, or ``""`` when there is none: what changes on a write."""
+    try:
+        info = path.stat()
+    except OSError:
+        return ""
+    return f"{info.st_ino}:{info.st_mtime_ns}"
 
 
 def correct_files(
@@ -136,6 +149,7 @@ def correct_files(
     recursive: bool = False,
     extension: str | None = None,
     suffix: str | None = None,
+    overwrite: bool = False,
     skip_existing: bool = False,
     weights: Any = "default",
     device: str | None = None,
@@ -152,35 +166,41 @@ def correct_files(
     """Correct files on the Ray cluster this process is connected to (``ray.init``).
 
     Inputs, ``output`` and the planning options mean what they mean on the command line
-    (``exposure-slot correct``); ``options`` go to the corrector (``mode``, ...). ``actors``
-    correctors run at once, each with ``cpus_per_actor`` Ray CPUs and ``gpus_per_actor``
-    GPUs (1 on GPU nodes). Returns one row per input (see :data:`RESULT_FIELDS`), in input
-    order, and writes them to ``report`` (JSON Lines) when given.
+    (``exposure-slot correct``): an existing file exposure-slot did not write is never
+    replaced unless ``overwrite``; ``skip_existing`` leaves existing outputs alone. Corrector
+    ``options`` are ``mode``, ``strength`` .... ``actors`` correctors run at once, each with
+    ``cpus_per_actor`` Ray CPUs and ``gpus_per_actor`` GPUs (1 on GPU nodes). Returns one
+    row per input (see :data:`~exposure_slot.batch.RESULT_FIELDS`) in input order, and writes
+    them to ``report`` (JSON Lines) when given.
     """
     from .cli import plan_jobs  # the command line's rules for inputs and outputs
 
     ray = _ray()
     if not isinstance(actors, int) or isinstance(actors, bool) or actors < 1:
         raise OptionError(f"actors must be a positive integer, not {actors!r}")
+    if report is not None:
+        check_report_target(Path(report))
     jobs = plan_jobs(
-        list(inputs), Path(output), recursive=recursive, extension=extension, suffix=suffix
+        list(inputs),
+        Path(output),
+        recursive=recursive,
+        extension=extension,
+        suffix=suffix,
+        replace=overwrite,
+        skip_existing=skip_existing,
     )
+    for folder in {job.target.parent for job in jobs if job.target is not None}:
+        remove_stale_temp_files(folder)
     rows: dict[str, dict[str, Any]] = {}
     todo = []
     for job in jobs:
-        row = {"input": str(job.source), "output": str(job.target or ""), "error": "", "seconds": 0}
         if job.problem is not None:
-            rows[row["input"]] = {**row, "status": "failed", "error": job.problem}
-        elif job.target.exists() and skip_existing:
-            rows[row["input"]] = {**row, "status": "skipped"}
-        elif job.target.exists():
-            rows[row["input"]] = {
-                **row,
-                "status": "failed",
-                "error": f"{job.target} exists (use --skip-existing to leave it)",
-            }
+            rows[str(job.source)] = result_row(job.source, job.target, "failed", job.problem)
+        elif skip_existing and job.target.exists():
+            rows[str(job.source)] = result_row(job.source, job.target, "skipped")
         else:
-            todo.append({"input": row["input"], "output": row["output"]})
+            todo.append({"input": str(job.source), "output": str(job.target), "stat": ""})
+            todo[-1]["stat"] = _stat(job.target)
     if todo:
         dataset = ray.data.from_items(todo, override_num_blocks=len(todo))
         results = dataset.map_batches(
@@ -202,17 +222,10 @@ def correct_files(
             rows[str(result["input"])] = {name: _plain(result[name]) for name in RESULT_FIELDS}
     ordered = [rows[str(job.source)] for job in jobs]
     if report is not None:
-        _write_report(Path(report), ordered)
+        write_report(Path(report), ordered)
     return ordered
 
 
 def _plain(value: Any) -> Any:
     """A numpy scalar from a Ray batch as a plain Python value (for JSON)."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _write_report(path: Path, rows: list[dict[str, Any]]) -> None:
-    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)

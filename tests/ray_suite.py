@@ -87,22 +87,25 @@ def test_outputs_equal_the_command_line_and_every_input_is_reported(tmp_path):
     assert all(by_input[n]["status"] == "written" for n in ("alpha.png", "deep.png", "rotated.jpg"))
     report = [line for line in (tmp_path / "report.jsonl").read_text().splitlines() if line]
     assert len(report) == 5 and all(set(json.loads(line)) == set(RESULT_FIELDS) for line in report)
+    argv = ["correct", str(inputs), "-o", str(tmp_path / "cli_ray"), "-r", "-q", "--ray"]
+    assert cli.main([*argv, "--weights", WEIGHTS, "--device", "cpu", "--actors", "2"]) == 1
+    assert files(tmp_path / "cli_ray") == files(tmp_path / "cli")
 
 
 class DiesOnce(CorrectFiles):
     """Writes its first photo, then the actor process dies (once per job, via a marker)."""
 
-    def correct(self, source: Path, target: Path) -> str:
-        existed = target.exists()
-        status = super().correct(source, target)
-        if not existed:
+    def correct(self, source: Path, target: Path, planned: str) -> str:
+        before = target.stat().st_mtime_ns if target.exists() else None
+        plan = super().correct(source, target, planned)
+        if target.stat().st_mtime_ns != before:
             with open(target.parent.parent / "writes.log", "a") as log:
                 log.write(f"{target.name}\n")
         marker = target.parent.parent / "died"
         if not marker.exists():
             marker.touch()
             os._exit(1)
-        return status
+        return plan
 
 
 def test_a_worker_that_dies_mid_job_is_retried_and_each_output_written_once(tmp_path):
@@ -133,6 +136,19 @@ def test_a_second_run_with_skip_existing_corrects_nothing(tmp_path):
     assert statuses == {"alpha.png": "skipped", "deep.png": "skipped", "rotated.jpg": "skipped",
                         "broken.jpg": "failed", "empty.png": "failed"}  # fmt: skip
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_outputs_we_did_not_write_are_never_replaced(tmp_path):
+    inputs = photo_folder(tmp_path)
+    out = tmp_path / "out"
+    correct_files([str(inputs)], out, recursive=True, weights=WEIGHTS, device="cpu")
+    (out / "trip" / "alpha.png").write_bytes(b"someone else's file")
+    rows = correct_files([str(inputs)], out, recursive=True, weights=WEIGHTS, device="cpu")
+    statuses = {Path(row["input"]).name: row for row in rows}
+    assert statuses["alpha.png"]["status"] == "failed"
+    assert "did not write" in statuses["alpha.png"]["error"]
+    assert (out / "trip" / "alpha.png").read_bytes() == b"someone else's file"
+    assert statuses["rotated.jpg"]["status"] == "written"  # our own earlier result: replaced
 
 
 def test_the_image_stage_gives_what_the_corrector_gives():
