@@ -53,6 +53,8 @@ from .weights import load_weights, save_folder
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 SCENE_SUFFIXES = {".npy"}
+MAX_WHOLE_ASPECT = 2.0
+"""Images more elongated than this are never resized whole to a square sample."""
 
 
 @dataclass
@@ -188,10 +190,11 @@ class Sampler:
 
     def _view(self, size: int, *images: np.ndarray) -> list[np.ndarray]:
         """The same whole-image resize or random-scale crop of each image to ``size``²,
-        maybe flipped."""
+        maybe flipped; images wider than ``MAX_WHOLE_ASPECT`` (panoramas) are always
+        cropped, not squeezed."""
         rng = self.rng
         h, w = images[0].shape[:2]
-        if rng.random() < self.config.whole_fraction:
+        if rng.random() < self.config.whole_fraction and max(h, w) <= MAX_WHOLE_ASPECT * min(h, w):
             views = [cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images]
         else:
             side = int(min(h, w) * rng.uniform(0.25, 1.0))

@@ -347,6 +347,18 @@ def test_train_on_hdr_scenes_from_the_command_line(scene_dir: Path, tmp_path: Pa
     assert (out / "latest").is_dir()
 
 
+def test_panoramas_are_cropped_not_squeezed(scene_dir: Path) -> None:
+    """A 4:1 panorama is never resized whole into a square sample (it would be squeezed 4x):
+    a sample shows at most two of its four quarters."""
+    panorama = np.repeat(np.arange(4, dtype=np.float32), 64)[None, :, None] * np.ones((64, 1, 3))
+    sampler = Sampler(
+        TrainConfig(hdr=(str(scene_dir),), whole_fraction=1.0), np.random.default_rng(0)
+    )
+    for _ in range(20):
+        (view,) = sampler._view(32, panorama.astype(np.float32))
+        assert len(np.unique(np.round(view[..., 0]))) <= 2
+
+
 def test_malformed_scene_file_is_named(tmp_path: Path, capsys) -> None:
     np.save(tmp_path / "flat.npy", np.ones((8, 8), np.float32))
     assert train_main(["--out", str(tmp_path / "run"), "--hdr", str(tmp_path), *FAST]) == 1
