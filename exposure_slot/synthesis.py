@@ -404,14 +404,14 @@ def expose_scene(radiance: np.ndarray, params: ExposureParams, noise: bool = Tru
 def fuse(frames: list[np.ndarray]) -> np.ndarray:
     """Exposure fusion (Mertens et al., OpenCV) of a bracket of 8-bit-quantised RGB frames
     in [0, 1]: every region taken from the frames that expose it well."""
-    frames8 = [np.round(np.clip(f, 0, 1) * 255).astype(np.uint8) for f in frames]
+    frames8 = [np.round(np.clip(f[..., ::-1], 0, 1) * 255).astype(np.uint8) for f in frames]
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)  # OpenCV's threads sum in varying order: seeded pairs would differ
     try:
-        fused = cv2.createMergeMertens().process(frames8)
+        fused = cv2.createMergeMertens().process(frames8)  # BGR, as OpenCV weighs contrast
     finally:
         cv2.setNumThreads(threads)
-    return np.clip(fused, 0.0, 1.0).astype(np.float32)
+    return np.ascontiguousarray(np.clip(fused[..., ::-1], 0.0, 1.0), dtype=np.float32)
 
 
 def well_exposed_bracket(
