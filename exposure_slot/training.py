@@ -130,7 +130,7 @@ def _read_scene(path: Path, max_side: int) -> np.ndarray:
     photos; an unreadable or malformed file is an InvalidImageError naming it."""
     try:
         radiance = check_radiance(np.load(path, allow_pickle=False), name=str(path))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
         if isinstance(exc, ExposureSlotError):
             raise
         raise InvalidImageError(f"{path}: not a scene radiance .npy file ({exc})") from exc

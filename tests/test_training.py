@@ -359,10 +359,24 @@ def test_panoramas_are_cropped_not_squeezed(scene_dir: Path) -> None:
         assert len(np.unique(np.round(view[..., 0]))) <= 2
 
 
-def test_malformed_scene_file_is_named(tmp_path: Path, capsys) -> None:
-    np.save(tmp_path / "flat.npy", np.ones((8, 8), np.float32))
-    assert train_main(["--out", str(tmp_path / "run"), "--hdr", str(tmp_path), *FAST]) == 1
-    assert "flat.npy" in capsys.readouterr().err
+@pytest.mark.parametrize("damage", ["flat", "empty", "truncated", "integers"])
+def test_malformed_scene_file_is_named(tmp_path: Path, capsys, damage: str) -> None:
+    """A scene file that is not HxWx3 float radiance (wrong shape, 0 bytes, cut short,
+    integers) stops the run with the file's name, not a numpy traceback."""
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    path = scenes / "bad.npy"
+    if damage == "flat":
+        np.save(path, np.ones((8, 8), np.float32))
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "truncated":
+        np.save(path, np.ones((50, 50, 3), np.float32))
+        path.write_bytes(path.read_bytes()[:500])
+    else:
+        np.save(path, np.ones((8, 8, 3), np.int64))
+    assert train_main(["--out", str(tmp_path / "run"), "--hdr", str(scenes), *FAST]) == 1
+    assert "bad.npy" in capsys.readouterr().err
 
 
 def test_target_min_mean_brightens_low_key_photos(tmp_path: Path, photo_dir: Path) -> None:
