@@ -16,6 +16,8 @@ the layout ``exposure-slot eval INPUT_DIR TARGET_DIR --groups groups.csv`` reads
   camera of ``CAMERAS`` (shoulder, toe, gamma, sensor noise) at ``SCENE_BRACKET_EVS`` around
   its well-exposed frame; inputs are noisy, references are made from the same bracket
   without noise. The brackets are kept in ``scene_brackets/`` and ``scene_brackets_clean/``.
+- ``scenes_well/``: the noise-free 0 EV frames of those brackets as input and target (group
+  ``well``): a well-exposed photo should be left nearly alone.
 - ``exif_pairs/``: the two real photos of ``exif-samples`` taken with the camera's HDR mode
   off (input) and on (target), group ``camera-hdr``.
 
@@ -166,6 +168,18 @@ def scene_brackets(hdr: Path, out: Path, long_side: int, noise: bool = True) -> 
     return len(names) * len(CAMERAS)
 
 
+def well_exposed_set(clean: Path, out: Path) -> int:
+    """Each noise-free 0 EV frame as its own target; returns the number of pairs."""
+    inputs, targets = _fresh(out)
+    groups = {}
+    for brackets in _brackets(clean).values():
+        shutil.copyfile(brackets[0], inputs / brackets[0].name)
+        shutil.copyfile(brackets[0], targets / brackets[0].name)
+        groups[brackets[0].stem] = "well"
+    _write_groups(out, groups)
+    return len(groups)
+
+
 def exif_pairs(pairs: Path, out: Path) -> int:
     """The camera-HDR-off/on photo pairs of fetch_hdr_scenes.py; returns their number."""
     inputs, targets = _fresh(out)
@@ -202,6 +216,8 @@ def main() -> int:
     for name, fused in (("scenes_ev0", False), ("scenes_fused", True)):
         n = real_hdr_set(brackets, args.out / name, fused=fused, clean=clean)
         print(f"{n} real-scene bracket pairs in {args.out / name}")
+    n = well_exposed_set(clean, args.out / "scenes_well")
+    print(f"{n} well-exposed frames in {args.out / 'scenes_well'}")
     n = exif_pairs(args.pairs, args.out / "exif_pairs")
     print(f"{n} real camera-HDR pairs in {args.out / 'exif_pairs'}")
     if args.only == "scenes":
