@@ -19,7 +19,9 @@ With EV 0, no ramp, blob, noise, white-balance error or compression, the round t
 photo back (up to the sRGB/gamma mismatch). ``make_pair`` is the entry point for training:
 it draws parameters, sets the global EV so that the input's mean brightness follows that of
 real badly exposed photos (``calibrate_ev``), and returns ``(input, target, params)`` where
-the target is the photo.
+the target is the photo. ``make_scene_pair`` does the same from real scene radiance, whose
+dynamic range needs no expansion; its target is the exposure fusion of a bracket of the
+scene, as the references of real bracketed data sets are made.
 """
 
 from __future__ import annotations

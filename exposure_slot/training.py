@@ -1,8 +1,10 @@
 """Train or fine-tune an Exposure-slot network on photos.
 
-Two kinds of data, mixable: plain well-exposed photos (``--photos``), from which
-:mod:`exposure_slot.synthesis` makes realistic badly exposed inputs on the fly, and the
-user's own (input, target) pairs (``--pairs INPUT_DIR TARGET_DIR``, matched by file stem).
+Three kinds of data, mixable: plain well-exposed photos (``--photos``), from which
+:mod:`exposure_slot.synthesis` makes realistic badly exposed inputs on the fly, the user's
+own (input, target) pairs (``--pairs INPUT_DIR TARGET_DIR``, matched by file stem), and real
+scene radiance (``--hdr``, ``.npy`` files from scripts/fetch_hdr_scenes.py), whose camera
+frames are inputs and the fusion of a bracket the target.
 
 Loss: L1 + ``ssim_weight`` · (1 − SSIM) + ``aux_weight`` · MSE of the slot decoder
 (the paper's auxiliary loss). AdamW with linear warm-up and a cosine schedule. Samples mix
