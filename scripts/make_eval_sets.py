@@ -16,8 +16,9 @@ the layout ``exposure-slot eval INPUT_DIR TARGET_DIR --groups groups.csv`` reads
   camera of ``CAMERAS`` (shoulder, toe, gamma, sensor noise) at ``SCENE_BRACKET_EVS`` around
   its well-exposed frame; inputs are noisy, references are made from the same bracket
   without noise. The brackets are kept in ``scene_brackets/`` and ``scene_brackets_clean/``.
-- ``scenes_well/``: the noise-free 0 EV frames of those brackets as input and target (group
-  ``well``): a well-exposed photo should be left nearly alone.
+- ``scenes_well/``: the validation targets themselves, the fusion of each noise-free
+  bracket, as input and target (group ``well``): a well-exposed photo should be left nearly
+  alone.
 - ``exif_pairs/``: the two real photos of ``exif-samples`` taken with the camera's HDR mode
   off (input) and on (target), group ``camera-hdr``.
 
@@ -169,13 +170,14 @@ def scene_brackets(hdr: Path, out: Path, long_side: int, noise: bool = True) -> 
 
 
 def well_exposed_set(clean: Path, out: Path) -> int:
-    """Each noise-free 0 EV frame as its own target; returns the number of pairs."""
+    """Each fused reference as its own target; returns the number of pairs."""
     inputs, targets = _fresh(out)
     groups = {}
-    for brackets in _brackets(clean).values():
-        shutil.copyfile(brackets[0], inputs / brackets[0].name)
-        shutil.copyfile(brackets[0], targets / brackets[0].name)
-        groups[brackets[0].stem] = "well"
+    for scene, brackets in _brackets(clean).items():
+        reference = fuse([_load(path) for _, path in sorted(brackets.items())])
+        _save(reference, inputs / f"{scene}.png")
+        _save(reference, targets / f"{scene}.png")
+        groups[scene] = "well"
     _write_groups(out, groups)
     return len(groups)
 
