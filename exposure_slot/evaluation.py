@@ -41,6 +41,7 @@ from .errors import (
     InvalidImageError,
     OptionError,
 )
+from .synthesis import LUMA
 from .visualize import fit_long_side
 
 Method = Callable[[np.ndarray], np.ndarray]
@@ -220,6 +221,11 @@ def identity(rgb: np.ndarray) -> np.ndarray:
     return _as_rgb(rgb).astype(np.float32)
 
 
+def mean_luma(rgb: np.ndarray) -> float:
+    """Mean Rec. 709 luma of an RGB image in [0, 1] (in its own encoding)."""
+    return float(np.mean(np.asarray(rgb, np.float64) @ LUMA))
+
+
 def auto_gamma(rgb: np.ndarray) -> np.ndarray:
     """Global gamma that sends the mean luma value to 0.5: ``out = rgb ** gamma``.
 
@@ -229,7 +235,7 @@ def auto_gamma(rgb: np.ndarray) -> np.ndarray:
     A pixel at the mean luma lands on 0.5; the output's own mean is near 0.5, not exactly.
     """
     img = _as_rgb(rgb)
-    luma = float(np.mean(img @ np.array([0.2126, 0.7152, 0.0722])))
+    luma = mean_luma(img)
     luma = min(max(luma, 1e-6), 1.0 - 1e-6)
     gamma = min(max(math.log(0.5) / math.log(luma), AUTO_GAMMA_RANGE[0]), AUTO_GAMMA_RANGE[1])
     return np.power(img, gamma).astype(np.float32)
@@ -457,22 +463,27 @@ def _resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ImageScore:
-    """PSNR/SSIM of one method on one image."""
+    """PSNR/SSIM of one method on one image, and the mean luma of its output and of the
+    target (whether a method's errors are mostly brightness)."""
 
     method: str
     name: str
     group: str
     psnr: float
     ssim: float
+    luma: float = math.nan
+    target_luma: float = math.nan
 
 
 @dataclass(frozen=True)
 class GroupScore:
-    """Mean PSNR/SSIM of one method over the images of one group."""
+    """Mean PSNR/SSIM (and output and target luma) of one method over one group's images."""
 
     psnr: float
     ssim: float
     count: int
+    luma: float = math.nan
+    target_luma: float = math.nan
 
 
 def _group_order(groups: Iterable[str]) -> tuple[str, ...]:
@@ -507,6 +518,8 @@ class Results:
                     psnr=float(np.mean([s.psnr for s in chosen])),
                     ssim=float(np.mean([s.ssim for s in chosen])),
                     count=len(chosen),
+                    luma=float(np.mean([s.luma for s in chosen])),
+                    target_luma=float(np.mean([s.target_luma for s in chosen])),
                 )
         return out
 
@@ -618,7 +631,15 @@ def evaluate(
                     f"method {name!r} returned {got} for {pair.input_path}, expected {rgb.shape}"
                 )
             scores.append(
-                ImageScore(name, pair.name, pair.group, psnr(out, target), ssim(out, target))
+                ImageScore(
+                    name,
+                    pair.name,
+                    pair.group,
+                    psnr(out, target),
+                    ssim(out, target),
+                    mean_luma(out),
+                    mean_luma(target),
+                )
             )
     if notes:
         warnings.warn(

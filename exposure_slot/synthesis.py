@@ -19,11 +19,14 @@ With EV 0, no ramp, blob, noise, white-balance error or compression, the round t
 photo back (up to the sRGB/gamma mismatch). ``make_pair`` is the entry point for training:
 it draws parameters, sets the global EV so that the input's mean brightness follows that of
 real badly exposed photos (``calibrate_ev``), and returns ``(input, target, params)`` where
-the target is the photo.
+the target is the photo. ``make_scene_pair`` does the same from real scene radiance, whose
+dynamic range needs no expansion; its target is the exposure fusion of a bracket of the
+scene, as the references of real bracketed data sets are made.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import cv2
@@ -45,6 +48,15 @@ shadows as much as the highlights, together with a hard black-point toe, made sy
 under-exposed frames 30% black (median over samples; ``scripts/synthesis_stats.py``) where
 a real dark frame has well under 1%, and taught the network to lift every shadow to a flat
 grey."""
+
+REEXPOSE_C = 0.9
+"""Camera shoulder of :func:`reexpose` (the middle of ``sample_params``' range)."""
+WELL_EXPOSED_MEAN = 0.45
+"""Mean luma of a well-exposed frame (real well-exposed references: about 0.37-0.58)."""
+SCENE_BRACKET_EVS = (-4, -3, -2, -1, 0, 1, 2, 3)
+"""Exposure bracket around the well-exposed frame that the fused target of a scene merges."""
+SCENE_EV_LIMITS = (-16.0, 16.0)
+"""Global EV range for scene radiance, whose scale is the scene's own."""
 
 
 @dataclass
@@ -269,8 +281,12 @@ def expose(photo: np.ndarray, params: ExposureParams, noise: bool = True) -> np.
     """The camera model of ``synthesize`` without JPEG compression (photo already checked)."""
     lin = np.minimum(srgb_to_linear(photo), 1.0 - 1e-4)
     radiance = lin / (1.0 - params.expand_c * lin)
-    radiance = radiance * np.exp2(ev_map(params, photo, lin))[..., None]
+    return develop(radiance * np.exp2(ev_map(params, photo, lin))[..., None], params, noise)
 
+
+def develop(radiance: np.ndarray, params: ExposureParams, noise: bool = True) -> np.ndarray:
+    """The camera of ``params`` on exposed radiance: sensor noise, white balance, clipping at
+    the white level, shoulder, toe and gamma; float32 in [0, 1]."""
     rng = np.random.default_rng(params.seed)
     if noise and (params.noise_shot or params.noise_read):
         variance = params.noise_shot * radiance + params.noise_read**2
@@ -294,14 +310,24 @@ def calibrate_ev(photo: np.ndarray, params: ExposureParams) -> ExposureParams:
     """
     if params.target_mean is None:
         return params
-    photo = check_photo(photo)
-    scale = 48 / max(photo.shape[:2])
+    return _calibrate(check_photo(photo), params, expose, EV_LIMITS[params.direction])
+
+
+def _calibrate(
+    image: np.ndarray,
+    params: ExposureParams,
+    render: Callable[[np.ndarray, ExposureParams, bool], np.ndarray],
+    limits: tuple[float, float],
+) -> ExposureParams:
+    """Bisect the global EV within ``limits`` so that ``render`` (noise-free) of a small copy
+    of ``image`` has the mean luma ``params.target_mean``."""
+    scale = 48 / max(image.shape[:2])
     if scale < 1:
-        photo = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    low, high = EV_LIMITS[params.direction]
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    low, high = limits
     for _ in range(18):
         mid = 0.5 * (low + high)
-        mean = float(luminance(expose(photo, replace(params, ev=mid), noise=False)).mean())
+        mean = float(luminance(render(image, replace(params, ev=mid), False)).mean())
         low, high = (mid, high) if mean < params.target_mean else (low, mid)
     return replace(params, ev=0.5 * (low + high))
 
@@ -329,3 +355,104 @@ def make_pair(
     mild = mild_fraction > 0 and rng.random() < mild_fraction
     params = calibrate_ev(target, sample_params(rng, direction, mild))
     return synthesize(target, params), target, params
+
+
+def linear_to_srgb(lin: np.ndarray) -> np.ndarray:
+    """Encode linear light in [0, 1] as sRGB (the inverse of :func:`srgb_to_linear`)."""
+    lin = np.clip(lin, 0.0, 1.0)
+    return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
+
+
+def reexpose(photo: np.ndarray, ev: float) -> np.ndarray:
+    """A well-exposed photo exposed ``ev`` stops brighter through a camera shoulder
+    (``REEXPOSE_C``): highlights roll off instead of clipping; EV 0 gives the photo back."""
+    lin = np.minimum(srgb_to_linear(photo), 1.0 - 1e-4)
+    radiance = lin / (1.0 - REEXPOSE_C * lin) * 2.0**ev
+    return linear_to_srgb(radiance / (1.0 + REEXPOSE_C * radiance)).astype(np.float32)
+
+
+def brighten_to(photo: np.ndarray, mean: float) -> np.ndarray:
+    """The photo re-exposed (:func:`reexpose`) so that its mean luma is at least ``mean``;
+    a photo already as bright is returned as it is."""
+    photo = check_photo(photo)
+    if float(luminance(photo).mean()) >= mean:
+        return photo
+    small = cv2.resize(photo, (48, 48), interpolation=cv2.INTER_AREA)
+    low, high = 0.0, 8.0
+    for _ in range(18):
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if luminance(reexpose(small, mid)).mean() < mean else (low, mid)
+    return reexpose(photo, high)
+
+
+def check_radiance(radiance: np.ndarray, name: str = "radiance") -> np.ndarray:
+    """Validate scene radiance (HxWx3, finite, non-negative) and return it as float32."""
+    if not isinstance(radiance, np.ndarray) or not np.issubdtype(radiance.dtype, np.floating):
+        raise ImageTypeError(f"{name} must be a float numpy array")
+    if radiance.ndim != 3 or radiance.shape[2] != 3 or min(radiance.shape[:2]) < 2:
+        raise InvalidImageError(f"{name} must have shape HxWx3 (H, W >= 2), got {radiance.shape}")
+    if not np.all(np.isfinite(radiance)) or radiance.min() < 0:
+        raise InvalidImageError(f"{name} must be finite and non-negative")
+    return radiance.astype(np.float32, copy=False)
+
+
+def expose_scene(radiance: np.ndarray, params: ExposureParams, noise: bool = True) -> np.ndarray:
+    """A camera frame of real scene radiance: its EV map (global, ramp, blob; no
+    ``hdr_boost``: the scene's dynamic range is its own) and camera (:func:`develop`)."""
+    ev = ev_map(replace(params, hdr_boost=0.0), radiance, radiance)
+    return develop(radiance * np.exp2(ev)[..., None], params, noise)
+
+
+def fuse(frames: list[np.ndarray]) -> np.ndarray:
+    """Exposure fusion (Mertens et al., OpenCV) of a bracket of 8-bit-quantised RGB frames
+    in [0, 1]: every region taken from the frames that expose it well."""
+    frames8 = [np.round(np.clip(f[..., ::-1], 0, 1) * 255).astype(np.uint8) for f in frames]
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # OpenCV's threads sum in varying order: seeded pairs would differ
+    try:
+        fused = cv2.createMergeMertens().process(frames8)  # BGR, as OpenCV weighs contrast
+    finally:
+        cv2.setNumThreads(threads)
+    return np.ascontiguousarray(np.clip(fused[..., ::-1], 0.0, 1.0), dtype=np.float32)
+
+
+def well_exposed_bracket(
+    radiance: np.ndarray, params: ExposureParams, noise: bool = False
+) -> dict[int, np.ndarray]:
+    """Frames at ``SCENE_BRACKET_EVS`` around the EV that renders the scene with mean luma
+    ``WELL_EXPOSED_MEAN``, through the camera curve of ``params`` (no ramp, blob, white
+    balance error; noise only if asked)."""
+    camera = replace(
+        params, ramp_ev=0.0, blob_ev=0.0, wb_gains=(1.0, 1.0, 1.0), target_mean=WELL_EXPOSED_MEAN
+    )
+    base = _calibrate(radiance, camera, expose_scene, SCENE_EV_LIMITS).ev
+    return {
+        ev: expose_scene(radiance, replace(camera, ev=base + ev), noise) for ev in SCENE_BRACKET_EVS
+    }
+
+
+def make_scene_pair(
+    radiance: np.ndarray,
+    rng: np.random.Generator,
+    direction: str | None = None,
+    mild_fraction: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, ExposureParams]:
+    """Draw parameters and return ``(badly_exposed_input, target, params)`` for real scene
+    radiance: the input is one camera frame (EV calibrated like :func:`make_pair`'s), the
+    target the exposure fusion of a noise-free bracket through the same camera, as the
+    references of real bracketed data sets are made."""
+    radiance = check_radiance(radiance)
+    mild = mild_fraction > 0 and rng.random() < mild_fraction
+    params = replace(sample_params(rng, direction, mild), hdr_boost=0.0)
+    if params.target_mean is None:  # mild: its EV is relative to a well-exposed frame
+        base = _calibrate(
+            radiance, replace(params, target_mean=WELL_EXPOSED_MEAN), expose_scene, SCENE_EV_LIMITS
+        ).ev
+        params = replace(params, ev=base + params.ev)
+    else:
+        params = _calibrate(radiance, params, expose_scene, SCENE_EV_LIMITS)
+    inp = expose_scene(radiance, params)
+    if params.jpeg_quality is not None:
+        inp = jpeg_roundtrip(inp, params.jpeg_quality)
+    target = fuse(list(well_exposed_bracket(radiance, params).values()))
+    return inp, target, params

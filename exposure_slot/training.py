@@ -1,8 +1,10 @@
 """Train or fine-tune an Exposure-slot network on photos.
 
-Two kinds of data, mixable: plain well-exposed photos (``--photos``), from which
-:mod:`exposure_slot.synthesis` makes realistic badly exposed inputs on the fly, and the
-user's own (input, target) pairs (``--pairs INPUT_DIR TARGET_DIR``, matched by file stem).
+Three kinds of data, mixable: plain well-exposed photos (``--photos``), from which
+:mod:`exposure_slot.synthesis` makes realistic badly exposed inputs on the fly, the user's
+own (input, target) pairs (``--pairs INPUT_DIR TARGET_DIR``, matched by file stem), and real
+scene radiance (``--hdr``, ``.npy`` files from scripts/fetch_hdr_scenes.py), whose camera
+frames are inputs and the fusion of a bracket the target.
 
 Loss: L1 + ``ssim_weight`` · (1 − SSIM) + ``aux_weight`` · MSE of the slot decoder
 (the paper's auxiliary loss). AdamW with linear warm-up and a cosine schedule. Samples mix
@@ -44,15 +46,18 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .errors import ExposureSlotError, OptionError, WeightsIntegrityError
+from .errors import ExposureSlotError, InvalidImageError, OptionError, WeightsIntegrityError
 from .highres import fast
 from .imageio import read_image
 from .network import ExposureSlotNet, NetConfig
-from .synthesis import make_pair
+from .synthesis import brighten_to, check_radiance, make_pair, make_scene_pair
 from .weights import load_weights, save_folder
 from .weights.convert import load_failure
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+SCENE_SUFFIXES = {".npy"}
+MAX_WHOLE_ASPECT = 2.0
+"""Images more elongated than this are never resized whole to a square sample."""
 
 
 @dataclass
@@ -63,6 +68,10 @@ class TrainConfig:
     photos: tuple[str, ...] = ()
     photo_list: str | None = None
     pairs: tuple[str, ...] = ()
+    hdr: tuple[str, ...] = ()
+    hdr_list: str | None = None
+    hdr_fraction: float = 0.5
+    target_min_mean: float = 0.0
     init: str | None = None
     level: int = 2
     steps: int = 4000
@@ -100,23 +109,40 @@ def _read_rgb(path: Path, max_side: int) -> np.ndarray:
     return np.ascontiguousarray(rgb, dtype=np.float32)
 
 
-def list_photos(folders: Sequence[str], photo_list: str | None) -> list[Path]:
-    """Photos under ``folders``; with ``photo_list`` (a CSV with ``file`` and ``split``
-    columns, like docs/training_photos.csv) only those whose split is ``train``."""
+def list_photos(
+    folders: Sequence[str], photo_list: str | None, suffixes: set[str] = PHOTO_SUFFIXES
+) -> list[Path]:
+    """Files with ``suffixes`` under ``folders``; with ``photo_list`` (a CSV with ``file``
+    and ``split`` columns, like docs/training_photos.csv) only those whose split is
+    ``train``."""
     for folder in folders:
         if not Path(folder).is_dir():
             raise OptionError(f"photo folder not found: {folder}")
     paths = sorted(
-        p
-        for folder in folders
-        for p in Path(folder).rglob("*")
-        if p.suffix.lower() in PHOTO_SUFFIXES
+        p for folder in folders for p in Path(folder).rglob("*") if p.suffix.lower() in suffixes
     )
     if photo_list:
         with open(photo_list, newline="") as handle:
             train = {row["file"] for row in csv.DictReader(handle) if row["split"] == "train"}
         paths = [p for p in paths if p.name in train]
     return paths
+
+
+def _read_scene(path: Path, max_side: int) -> np.ndarray:
+    """Scene radiance from a ``.npy`` file (HxWx3, linear) as float32, downsized like the
+    photos; an unreadable or malformed file is an InvalidImageError naming it."""
+    try:
+        radiance = check_radiance(np.load(path, allow_pickle=False), name=str(path))
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
+        if isinstance(exc, ExposureSlotError):
+            raise
+        raise InvalidImageError(f"{path}: not a scene radiance .npy file ({exc})") from exc
+    h, w = radiance.shape[:2]
+    scale = max_side / min(h, w)
+    if scale < 1:
+        size = (round(w * scale), round(h * scale))
+        radiance = cv2.resize(radiance, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(radiance)
 
 
 def list_pairs(input_dir: str, target_dir: str) -> list[tuple[Path, Path]]:
@@ -139,13 +165,20 @@ def list_pairs(input_dir: str, target_dir: str) -> list[tuple[Path, Path]]:
 
 
 class Sampler:
-    """Draws training pairs: synthetic from good photos, or crops of the user's pairs."""
+    """Draws training pairs: synthetic from good photos, crops of the user's pairs, or (a
+    share ``hdr_fraction``) camera frames of real scene radiance with fused targets."""
 
     def __init__(self, config: TrainConfig, rng: np.random.Generator):
         self.config, self.rng = config, rng
         self.photos = [
             _read_rgb(p, config.max_side) for p in list_photos(config.photos, config.photo_list)
         ]
+        if config.target_min_mean > 0:
+            self.photos = [brighten_to(photo, config.target_min_mean) for photo in self.photos]
+        self.scene_paths = list_photos(config.hdr, config.hdr_list, SCENE_SUFFIXES)
+        self.scenes = [_read_scene(p, config.max_side) for p in self.scene_paths]
+        if config.hdr and not self.scenes:
+            raise OptionError(f"no training scenes (.npy) in {', '.join(config.hdr)}")
         self.pairs = []
         for i in range(0, len(config.pairs), 2):
             for a, b in list_pairs(config.pairs[i], config.pairs[i + 1]):
@@ -153,15 +186,18 @@ class Sampler:
                 if inp.shape != tgt.shape:
                     tgt = cv2.resize(tgt, inp.shape[1::-1], interpolation=cv2.INTER_AREA)
                 self.pairs.append((inp, tgt))
-        if not self.photos and not self.pairs:
-            raise OptionError("no training images: pass --photos DIR and/or --pairs IN_DIR GT_DIR")
+        if not self.photos and not self.pairs and not self.scenes:
+            raise OptionError(
+                "no training images: pass --photos DIR, --pairs IN_DIR GT_DIR and/or --hdr DIR"
+            )
 
     def _view(self, size: int, *images: np.ndarray) -> list[np.ndarray]:
         """The same whole-image resize or random-scale crop of each image to ``size``²,
-        maybe flipped."""
+        maybe flipped; images wider than ``MAX_WHOLE_ASPECT`` (panoramas) are always
+        cropped, not squeezed."""
         rng = self.rng
         h, w = images[0].shape[:2]
-        if rng.random() < self.config.whole_fraction:
+        if rng.random() < self.config.whole_fraction and max(h, w) <= MAX_WHOLE_ASPECT * min(h, w):
             views = [cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images]
         else:
             side = int(min(h, w) * rng.uniform(0.25, 1.0))
@@ -179,6 +215,13 @@ class Sampler:
 
     def sample(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         n_photos, n_pairs = len(self.photos), len(self.pairs)
+        # Without scenes nothing is drawn here, so seeded runs on photos keep their stream.
+        if self.scenes and (not n_photos + n_pairs or self.rng.random() < self.config.hdr_fraction):
+            (radiance,) = self._view(size, self.scenes[int(self.rng.integers(len(self.scenes)))])
+            inp, target, _ = make_scene_pair(
+                radiance, self.rng, mild_fraction=self.config.mild_fraction
+            )
+            return inp, target
         i = int(self.rng.integers(n_photos + n_pairs))
         if i < n_photos:
             (target,) = self._view(size, self.photos[i])
@@ -432,6 +475,29 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
     p.add_argument(
         "--pairs", nargs=2, action="append", default=[], metavar=("INPUT_DIR", "TARGET_DIR")
     )
+    p.add_argument(
+        "--hdr",
+        nargs="*",
+        default=[],
+        help="folders of real scene radiance (.npy, HxWx3 linear, from "
+        "scripts/fetch_hdr_scenes.py): camera frames of them are inputs, the exposure fusion "
+        "of a bracket the target",
+    )
+    p.add_argument("--hdr-list", help="CSV with file,split columns: use split=train scenes only")
+    p.add_argument(
+        "--hdr-fraction",
+        type=float,
+        default=d.hdr_fraction,
+        help="share of samples drawn from the --hdr scenes when there are also photos or pairs",
+    )
+    p.add_argument(
+        "--target-min-mean",
+        type=float,
+        default=d.target_min_mean,
+        metavar="M",
+        help="re-expose --photos darker than mean luma M (0-1) to M before making pairs, so "
+        "low-key photos do not teach a dark 'well exposed'; 0: off",
+    )
     p.add_argument("--init", help="start from these weights (e.g. 'default' to fine-tune)")
     p.add_argument("--level", type=int, choices=(2, 3), default=d.level)
     p.add_argument("--steps", type=int, default=d.steps)
@@ -517,6 +583,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         photos=tuple(a.photos),
         photo_list=a.photo_list,
         pairs=tuple(x for pair in a.pairs for x in pair),
+        hdr=tuple(a.hdr),
+        hdr_list=a.hdr_list,
+        hdr_fraction=a.hdr_fraction,
+        target_min_mean=a.target_min_mean,
         init=a.init,
         level=a.level,
         steps=a.steps,
@@ -556,6 +626,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         p.error("--snapshot-every must be 0 or positive")
     if not 0.0 <= config.mild_fraction <= 1.0:
         p.error("--mild-fraction must be in [0, 1]")
+    if not 0.0 <= config.hdr_fraction <= 1.0:
+        p.error("--hdr-fraction must be in [0, 1]")
+    if not 0.0 <= config.target_min_mean < 1.0:
+        p.error("--target-min-mean must be in [0, 1)")
     if not (math.isfinite(config.lr) and config.lr > 0):
         p.error(f"--lr must be a positive number, got {config.lr}")
     weights = {"--ssim-weight": config.ssim_weight, "--aux-weight": config.aux_weight}

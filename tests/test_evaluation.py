@@ -405,6 +405,24 @@ def test_evaluate_single_callable_and_scores_match_metrics(exposure_folder):
     assert score.ssim == pytest.approx(ssim(auto_gamma(rgb), gt), abs=1e-5)
 
 
+def test_evaluate_reports_output_and_target_brightness(exposure_folder):
+    """Each score and group mean carries the mean luma of the output and of the target, so a
+    method that is merely too dark shows as such (identity on under-exposed photos)."""
+    results = evaluate(
+        {"identity": identity, "auto_gamma": auto_gamma}, exposure_folder, progress=False
+    )
+    for score, pair in zip(results.scores[::2], exposure_folder, strict=True):
+        rgb = np.asarray(Image.open(pair.input_path).convert("RGB")) / 255.0
+        gt = np.asarray(Image.open(pair.target_path).convert("RGB")) / 255.0
+        luma = np.array([0.2126, 0.7152, 0.0722])
+        assert score.luma == pytest.approx((rgb @ luma).mean(), abs=1e-6)
+        assert score.target_luma == pytest.approx((gt @ luma).mean(), abs=1e-6)
+    summary = results.summary()
+    assert summary["identity"]["under"].luma < summary["identity"]["under"].target_luma - 0.1
+    assert summary["auto_gamma"]["under"].luma > summary["identity"]["under"].luma + 0.1
+    assert json.loads(results.to_json())["summary"]["identity"]["under"]["luma"] > 0
+
+
 def test_evaluate_resizes_mismatched_target_and_says_so(tmp_path, coffee):
     _save(tmp_path / "in" / "c.png", coffee[::2, ::2])
     _save(tmp_path / "gt" / "c.png", coffee)

@@ -13,10 +13,14 @@ from exposure_slot.errors import ImageTypeError, InvalidImageError, OptionError
 from exposure_slot.synthesis import (
     EV_LIMITS,
     ExposureParams,
+    brighten_to,
     calibrate_ev,
     luminance,
     make_pair,
+    make_scene_pair,
+    reexpose,
     sample_params,
+    srgb_to_linear,
     synthesize,
 )
 
@@ -229,3 +233,82 @@ def test_mild_fraction_zero_draws_the_same_pairs_as_before() -> None:
     second = make_pair(image, np.random.default_rng(5), mild_fraction=0.0)
     np.testing.assert_array_equal(first[0], second[0])
     assert sample_params(np.random.default_rng(1), "under", mild=True).target_mean is None
+
+
+def scene(gain: float = 60.0, size: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """HDR scene radiance made from a real photo: its linear light with a window ``gain``
+    times brighter than the rest (top-left quarter), and the window's mask."""
+    radiance = srgb_to_linear(photo("astronaut", size)).astype(np.float32)
+    window = np.zeros((size, size), bool)
+    window[: size // 4, : size // 4] = True
+    radiance[window] *= gain
+    return radiance, window
+
+
+def test_scene_pairs_are_seeded_and_in_range() -> None:
+    radiance, _ = scene()
+    first = make_scene_pair(radiance, np.random.default_rng(3))
+    second = make_scene_pair(radiance, np.random.default_rng(3))
+    other = make_scene_pair(radiance, np.random.default_rng(4))
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+    assert not np.array_equal(first[0], other[0])
+    for image in first[:2]:
+        assert image.shape == radiance.shape and image.dtype == np.float32
+        assert image.min() >= 0.0 and image.max() <= 1.0
+
+
+def test_scene_under_keeps_the_window_and_the_target_is_well_exposed() -> None:
+    """A dark frame of an HDR scene keeps its bright window (as a real under-exposed photo
+    does); the fused target has the brightness of a well-exposed photo (0.37-0.58)."""
+    radiance, window = scene()
+    for seed in range(3):
+        inp, target, _ = make_scene_pair(radiance, np.random.default_rng(seed), "under")
+        luma = luminance(inp)
+        assert luma.mean() < 0.2
+        assert luma[window].mean() > 3 * luma[~window].mean()
+        assert 0.37 <= luminance(target).mean() <= 0.58
+
+
+def test_scene_over_clips_the_window_but_the_target_keeps_it() -> None:
+    """An over-exposed frame clips a window 3 stops above the room; the fusion of the
+    bracket (-4 to +3 EV) keeps its detail."""
+    radiance, window = scene(gain=8.0)
+    inp, target, _ = make_scene_pair(radiance, np.random.default_rng(1), "over")
+    clipped = lambda image: np.mean(np.all(image[window] > 0.98, axis=-1))  # noqa: E731
+    assert clipped(inp) > 0.3
+    assert clipped(target) < 0.05
+    assert luminance(target)[window].std() > 1.5 * luminance(inp)[window].std()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.full((8, 8, 3), -1.0),
+        np.full((8, 8, 3), np.nan),
+        np.ones((8, 8)),
+        np.ones((8, 8, 3), int),
+    ],
+)
+def test_bad_radiance_raises_library_errors(bad: np.ndarray) -> None:
+    with pytest.raises((InvalidImageError, ImageTypeError)):
+        make_scene_pair(bad, np.random.default_rng(0))
+
+
+def test_brighten_to_lifts_dark_photos_only() -> None:
+    """A low-key photo is re-exposed to the asked mean brightness with its tones in the same
+    order; a photo already bright enough comes back unchanged."""
+    dark = reexpose(photo("coffee"), -2.0)
+    lifted = brighten_to(dark, 0.37)
+    assert luminance(dark).mean() < 0.3
+    assert abs(luminance(lifted).mean() - 0.37) < 0.01
+    for channel in range(3):
+        order = np.argsort(dark[..., channel].ravel(), kind="stable")
+        assert np.all(np.diff(lifted[..., channel].ravel()[order]) >= -1e-6)
+    bright = photo("astronaut")
+    np.testing.assert_array_equal(brighten_to(bright, 0.2), bright)
+
+
+def test_reexpose_at_zero_ev_returns_the_photo() -> None:
+    image = photo("chelsea")
+    np.testing.assert_allclose(reexpose(image, 0.0), image, atol=1e-4)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -290,6 +291,107 @@ def test_snapshots_and_their_average(photo_dir: Path, tmp_path: Path) -> None:
         assert torch.allclose((nets[0][key] + nets[1][key]) / 2, nets[2][key], atol=1e-6), key
     assert any(not torch.equal(nets[0][key], nets[1][key]) for key in nets[0])
     assert json.loads((tmp_path / "avg" / "config.json").read_text())["averaged_steps"] == [2, 4]
+
+
+@pytest.fixture(scope="module")
+def scene_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two HDR scenes as .npy radiance, a grey-green train scene and a pure red validation
+    scene with a bright window each, and their split record."""
+    from skimage import data
+
+    folder = tmp_path_factory.mktemp("scenes")
+    grass = cv2.resize(data.astronaut(), (96, 64)).astype(np.float32) / 255
+    train = (grass**2.2) * np.array([0.6, 1.0, 0.6], np.float32)
+    red = np.zeros((64, 96, 3), np.float32)
+    red[..., 0] = 0.2 + 0.1 * np.linspace(0, 1, 96)
+    for radiance in (train, red):
+        radiance[:16, :24] *= 30.0
+    np.save(folder / "train.npy", train.astype(np.float16))
+    np.save(folder / "val.npy", red.astype(np.float16))
+    with (folder / "split.csv").open("w") as handle:
+        handle.write("file,split\ntrain.npy,train\nval.npy,val\n")
+    return folder
+
+
+def _red_share(sampler: Sampler, n: int = 24) -> float:
+    """Share of samples whose target is red-dominant (only the validation scene is)."""
+    targets = [sampler.sample(32)[1] for _ in range(n)]
+    return float(np.mean([t[..., 0].mean() > 2 * t[..., 1].mean() for t in targets]))
+
+
+def test_hdr_scenes_respect_the_split(scene_dir: Path) -> None:
+    """With --hdr-list only train scenes are sampled; without it the held-out one is too."""
+    config = TrainConfig(hdr=(str(scene_dir),), hdr_fraction=1.0)
+    assert _red_share(Sampler(config, np.random.default_rng(0))) > 0.2
+    config = TrainConfig(hdr=(str(scene_dir),), hdr_list=str(scene_dir / "split.csv"))
+    sampler = Sampler(config, np.random.default_rng(0))
+    assert [p.name for p in sampler.scene_paths] == ["train.npy"]
+    assert _red_share(sampler) == 0.0
+
+
+def test_hdr_samples_are_seeded_shaped_and_in_range(scene_dir: Path, photo_dir: Path) -> None:
+    config = TrainConfig(photos=(str(photo_dir),), hdr=(str(scene_dir),), hdr_fraction=0.5)
+    first = Sampler(config, np.random.default_rng(5)).batch()
+    second = Sampler(config, np.random.default_rng(5)).batch()
+    for a, b in zip(first, second, strict=True):
+        assert a.shape == (8, 3, 128, 128) and a.dtype == torch.float32
+        assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_train_on_hdr_scenes_from_the_command_line(scene_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["--hdr", str(scene_dir), "--hdr-list", str(scene_dir / "split.csv"), *FAST]
+    assert train_main(["--out", str(out), "--steps", "2", *args]) == 0
+    assert len(_history(out)) == 2
+    assert (out / "latest").is_dir()
+
+
+def test_panoramas_are_cropped_not_squeezed(scene_dir: Path) -> None:
+    """A 4:1 panorama is never resized whole into a square sample (it would be squeezed 4x):
+    a sample shows at most two of its four quarters."""
+    panorama = np.repeat(np.arange(4, dtype=np.float32), 64)[None, :, None] * np.ones((64, 1, 3))
+    sampler = Sampler(
+        TrainConfig(hdr=(str(scene_dir),), whole_fraction=1.0), np.random.default_rng(0)
+    )
+    for _ in range(20):
+        (view,) = sampler._view(32, panorama.astype(np.float32))
+        assert len(np.unique(np.round(view[..., 0]))) <= 2
+
+
+@pytest.mark.parametrize("damage", ["flat", "empty", "truncated", "integers"])
+def test_malformed_scene_file_is_named(tmp_path: Path, capsys, damage: str) -> None:
+    """A scene file that is not HxWx3 float radiance (wrong shape, 0 bytes, cut short,
+    integers) stops the run with the file's name, not a numpy traceback."""
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    path = scenes / "bad.npy"
+    if damage == "flat":
+        np.save(path, np.ones((8, 8), np.float32))
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "truncated":
+        np.save(path, np.ones((50, 50, 3), np.float32))
+        path.write_bytes(path.read_bytes()[:500])
+    else:
+        np.save(path, np.ones((8, 8, 3), np.int64))
+    assert train_main(["--out", str(tmp_path / "run"), "--hdr", str(scenes), *FAST]) == 1
+    assert "bad.npy" in capsys.readouterr().err
+
+
+def test_target_min_mean_brightens_low_key_photos(tmp_path: Path, photo_dir: Path) -> None:
+    """A dark photo's target is re-exposed to the floor; a bright one is left as it is."""
+    from skimage import data
+
+    dark = (data.coffee().astype(np.float32) * 0.25).astype(np.uint8)
+    Image.fromarray(dark).save(tmp_path / "dark.png")
+    Image.fromarray(data.astronaut()).save(tmp_path / "bright.png")
+    luma = lambda im: float((im @ np.array([0.2126, 0.7152, 0.0722])).mean())  # noqa: E731
+    plain = Sampler(TrainConfig(photos=(str(tmp_path),)), np.random.default_rng(0)).photos
+    floor = TrainConfig(photos=(str(tmp_path),), target_min_mean=0.37)
+    lifted = Sampler(floor, np.random.default_rng(0)).photos
+    assert luma(plain[1]) < 0.2 and abs(luma(lifted[1]) - 0.37) < 0.01
+    np.testing.assert_array_equal(plain[0], lifted[0])
 
 
 def test_photo_record_holds_out_validation_photos(tmp_path: Path) -> None:
