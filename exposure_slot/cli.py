@@ -17,6 +17,7 @@ import os
 import queue
 import signal
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_info,
         _add_convert,
         _add_export,
+        _add_app,
         _add_push,
         _add_eval,
     ):
@@ -400,7 +402,8 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="image file, folder, or quoted glob pattern ('**' matches sub-folders)",
+        help="image file, folder, or quoted glob pattern ('**' matches sub-folders); "
+        "- reads one image from standard input",
     )
     sub.add_argument(
         "-o",
@@ -479,6 +482,8 @@ class Job:
 
 
 def _run_correct(args: argparse.Namespace) -> int:
+    if "-" in args.inputs or args.output == "-":
+        return _run_correct_piped(args)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     jobs = plan_jobs(
@@ -520,6 +525,43 @@ def _run_correct(args: argparse.Namespace) -> int:
         threads=ThreadPolicy(args.threads),
         report=report,
     )
+
+
+PIPE_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
+"""Pillow's format name -> the extension written to standard output (others: PNG)."""
+
+
+def _run_correct_piped(args: argparse.Namespace) -> int:
+    """``correct - -o OUT`` and ``correct IN -o -``: one image through standard input or
+    output, by way of files in a private temporary folder."""
+    if len(args.inputs) != 1 or args.ray is not None or args.report is not None:
+        raise UsageError("- (standard input or output) takes one image, without --ray/--report")
+    with tempfile.TemporaryDirectory(prefix="exposure-slot-") as tmp:
+        source = Path(args.inputs[0])
+        if args.inputs == ["-"]:
+            source = Path(tmp) / "stdin"
+            source.write_bytes(sys.stdin.buffer.read())
+        to_stdout = args.output == "-"
+        if to_stdout:
+            kind = args.format or PIPE_FORMATS.get(str(_identify_format(source)), ".png")
+            args.output = str(Path(tmp) / f"stdout{kind}")
+        args.inputs, args.format, args.quiet = [str(source)], None, args.quiet or to_stdout
+        status = _run_correct(args)
+        if to_stdout and status == 0:
+            sys.stdout.buffer.write(Path(args.output).read_bytes())
+            sys.stdout.buffer.flush()
+        return status
+
+
+def _identify_format(path: Path) -> str | None:
+    """Pillow's name for the format of ``path`` (None if it is not an image it knows)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.format
+    except (OSError, UnidentifiedImageError):
+        return None
 
 
 def _run_correct_on_ray(args: argparse.Namespace) -> int:
@@ -1008,6 +1050,27 @@ def _run_info(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------- convert, push
+
+
+def _add_app(commands: Any, model: argparse.ArgumentParser) -> None:
+    sub = _subcommand(
+        commands,
+        "app",
+        _run_app,
+        parents=[model],
+        help="a local web page to correct photos (needs the [app] extra)",
+        description="Serve a web page on 127.0.0.1: drop photos, set the strength, compare "
+        "before and after, see the slot maps, download the results with their metadata.",
+    )
+    sub.add_argument("--port", type=_positive_int, default=7860, help="(default: %(default)s)")
+    sub.add_argument("--open", action="store_true", help="open the page in a browser")
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    from .app import serve
+
+    serve(_load_corrector(args), port=args.port, open_browser=args.open)
+    return 0
 
 
 def _add_export(commands: Any, model: argparse.ArgumentParser) -> None:

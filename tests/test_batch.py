@@ -96,3 +96,17 @@ def test_the_command_line_sets_a_passive_wait_before_torch_loads(tmp_path):
         [sys.executable, "-c", code, WEIGHTS], capture_output=True, text=True, env=env
     )
     assert done.stdout.strip().splitlines()[-1] == "PASSIVE 0", done.stderr
+
+
+def test_standard_input_and_output(tmp_path):
+    source = save(tmp_path / "a.png", COFFEE)
+    assert correct(source, "-o", tmp_path / "ref.png") == 0
+    command = [sys.executable, "-m", "exposure_slot", "correct", "-", "-o", "-"]
+    done = subprocess.run(
+        [*command, "--weights", WEIGHTS, "--device", "cpu"],
+        input=source.read_bytes(),
+        capture_output=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (tmp_path / "ref.png").read_bytes()  # PNG in, the same PNG out
+    assert correct("-", source, "-o", tmp_path / "two.png") == 2  # one image only
