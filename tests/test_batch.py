@@ -110,3 +110,15 @@ def test_standard_input_and_output(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout == (tmp_path / "ref.png").read_bytes()  # PNG in, the same PNG out
     assert correct("-", source, "-o", tmp_path / "two.png") == 2  # one image only
+
+
+def test_every_train_option_has_help_and_shows_its_default():
+    from exposure_slot import training
+
+    parser = training.build_parser()
+    text = " ".join(parser.format_help().replace("'", "").split())  # undo line wrapping
+    for action in parser._actions:
+        assert action.help, f"{action.option_strings} has no help"
+        if action.default not in (None, False, [], "==SUPPRESS=="):
+            shown = " ".join(f"(default: {action.default})".replace("'", "").split())
+            assert shown in text, action.option_strings
