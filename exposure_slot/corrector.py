@@ -35,7 +35,7 @@ from .highres import Plan, fast, padded_size
 from .highres.exact import exact_forward
 from .network import ExposureSlotNet, NetOutput
 from .strength import blend, check_strength
-from .weights import load_weights, save_folder
+from .weights import WeightsInfo, load_manifest, load_weights, save_folder
 from .weights.card import card_info, write_card
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
@@ -265,7 +265,8 @@ class ExposureCorrector:
         ``config.json`` and a model card ``README.md`` stating where the weights came from."""
         folder = save_folder(self.net, folder, dtype=torch.float32)
         info = self.weights_info
-        write_card(folder, card_info(folder, licence=info.licence, source=info.source))
+        card = card_info(folder, licence=info.licence, source=_card_source(info))
+        write_card(folder, card)
         return folder
 
     @property
@@ -470,6 +471,16 @@ class ExposureCorrector:
         if dtype == torch.float32:
             return WeightsError(what + "values: the weights are damaged or out of range")
         return UnsupportedPrecisionError(what + "values: use dtype=torch.float32")
+
+
+def _card_source(info: WeightsInfo) -> str:
+    """Where weights came from, as a model card may say it: no path of this machine."""
+    if info.source.startswith("hf://") or info.source == "in memory":
+        return info.source
+    entry = load_manifest().entries.get(info.name)
+    if entry is not None and entry.bundled:
+        return f"'{info.name}', bundled with exposure-slot"
+    return f"{Path(info.source).name} (a local file)"
 
 
 @dataclass

@@ -122,3 +122,18 @@ def test_every_train_option_has_help_and_shows_its_default():
         if action.default not in (None, False, [], "==SUPPRESS=="):
             shown = " ".join(f"(default: {action.default})".replace("'", "").split())
             assert shown in text, action.option_strings
+
+
+def test_model_cards_name_no_path_of_this_machine(tmp_path):
+    import exposure_slot
+    from exposure_slot import ExposureCorrector
+
+    package = str(os.path.dirname(exposure_slot.__file__))
+    for weights in ("default", WEIGHTS):
+        folder = ExposureCorrector(weights, device="cpu").save_pretrained(tmp_path / "w")
+        card = (folder / "README.md").read_text()
+        assert package not in card and str(tmp_path) not in card
+        assert os.path.dirname(WEIGHTS) not in card
+        assert ("bundled with exposure-slot" in card) == (weights == "default")
+        for name in os.listdir(folder):
+            os.remove(folder / name)
