@@ -654,7 +654,8 @@ def plan_jobs(
             raise UsageError("--suffix applies to folder outputs; -o names the file")
         targets = [output] * len(found)
     else:
-        found = [(f, root) for f, root in found if not _earlier_output(f, root, output)]
+        earlier = _earlier_outputs(found, output)
+        found = [(f, root) for f, root in found if f not in earlier]
         targets = [_target(f, root, output, extension, suffix) for f, root in found]
     sources = [f for f, _ in found]
     keep_existing = replace or skip_existing
@@ -736,11 +737,19 @@ def _pattern_reaches(pattern: Sequence[str], output: Path, root: Path) -> bool:
     return reaches(pattern, out.relative_to(here).parts)
 
 
-def _earlier_output(path: Path, root: Path | None, output: Path) -> bool:
-    """Whether a file found in a folder or glob is an earlier run's result in the output
-    folder (written by us), which is not an input unless named explicitly."""
-    inside = path.resolve().is_relative_to(output.resolve())
-    return root is not None and inside and is_our_output(path)
+def _earlier_outputs(found: list[tuple[Path, Path | None]], output: Path) -> set[Path]:
+    """Files found in folders or globs that are earlier results of exposure-slot (they carry
+    its mark), which are not inputs: results that lie beside originals found by the same
+    folder or glob, and results inside the output folder. A folder or glob that finds only
+    results takes them as inputs; a file named directly is always an input."""
+    ours = {f for f, root in found if root is not None and is_our_output(f)}
+    with_originals = {root for f, root in found if root is not None and f not in ours}
+    out = output.resolve()
+    return {
+        f
+        for f, root in found
+        if f in ours and (root in with_originals or f.resolve().is_relative_to(out))
+    }
 
 
 def _folder_images(folder: Path, recursive: bool) -> list[Path]:

@@ -137,3 +137,14 @@ def test_model_cards_name_no_path_of_this_machine(tmp_path):
         assert ("bundled with exposure-slot" in card) == (weights == "default")
         for name in os.listdir(folder):
             os.remove(folder / name)
+
+
+def test_earlier_results_beside_originals_are_not_inputs_of_a_glob(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    save(tmp_path / "shots" / "a.png", COFFEE)
+    assert correct("shots", "-o", "shots") == 0  # beside: shots/a_corrected.png
+    save(tmp_path / "shots" / "b_corrected.png", ASTRONAUT)  # only named like a result
+    assert correct("shots/*.png", "-o", "fixed") == 0
+    assert sorted(p.name for p in (tmp_path / "fixed").iterdir()) == ["a.png", "b_corrected.png"]
+    assert correct("fixed", "-o", "again") == 0  # a folder of results only: taken as inputs
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["a.png", "b_corrected.png"]
