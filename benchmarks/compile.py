@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe
 from precision import photos, timed
 
 from exposure_slot import ExposureCorrector
@@ -38,7 +38,8 @@ def main() -> int:
         rows.append((compiled, first, best))
         outputs.append(out.astype(int))
     h, w = image.shape[:2]
-    print(f"{w}×{h}, exact mode, device {corrector.device}, {torch.get_num_threads()} thread(s)")
+    print(describe())
+    print(f"{w}×{h}, exact mode, device {corrector.device}")
     print("| network | first call s | best later call s |\n|---|---:|---:|")
     for compiled, first, best in rows:
         print(f"| {'compiled' if compiled else 'eager'} | {first:.2f} | {best:.2f} |")

@@ -35,6 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from highres import SIZES, fit, read_photo, sample_photos
+from machine import describe
 
 from exposure_slot import ExposureCorrector, evaluation
 from exposure_slot.highres import fast
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     fp32 = ExposureCorrector(args.weights, device="cpu", dtype="float32")
     named = [(p.stem, read_photo(p)) for p in args.photos] if args.photos else sample_photos()
     width, height = SIZES[args.mp]
-    print(f"{width}×{height}, weights {args.weights}, {torch.get_num_threads()} thread(s)")
+    print(describe())
+    print(f"{width}×{height}, weights {args.weights}")
     print(f"proxy pass in {str(corrector.proxy_dtype).removeprefix('torch.')}")
     print(
         f"{'photo':36s} {'proxy':>5s} {'network':>8s} {'transfer':>8s} {'fast':>8s} "

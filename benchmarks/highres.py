@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -45,6 +43,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from machine import describe
 
 from exposure_slot.evaluation import psnr
 
@@ -280,10 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     corrector = ExposureCorrector(args.weights, device="cpu", dtype=args.dtype)
     weights = corrector.weights_info.name
-    threads = f"{torch.get_num_threads()} thread(s)"
-    omp = os.environ.get("OMP_NUM_THREADS", "unset")
     names = ", ".join(name for name, _ in photos)
-    print(f"torch {torch.__version__}, {threads} (OMP_NUM_THREADS={omp}), {platform.machine()}")
+    print(describe())
     precision = f"{corrector.dtype}, fast-mode proxy pass {corrector.proxy_dtype}"
     print(f"weights {weights}; {precision}; photos: {names}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:

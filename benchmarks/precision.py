@@ -15,6 +15,7 @@ import time
 import cv2
 import numpy as np
 import torch
+from machine import describe
 
 from exposure_slot import ExposureCorrector
 from exposure_slot.evaluation import psnr
@@ -69,6 +70,7 @@ def main() -> int:
     reference = ExposureCorrector(args.weights, device=args.device, dtype=torch.float32)
     ref_out, ref_time = timed(reference, images)
     device = reference.device
+    print(describe())
     print(f"device {device}, weights {reference.weights_info.name}, {len(images)} photos, "
           f"long side {args.size}")  # fmt: skip
     print("| precision | mean abs diff | max abs diff | PSNR vs float32 (dB) | time vs float32 |")

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from highres import peak_rss
+from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WEIGHTS = ROOT / "tests" / "data" / "level2_seed0.pth"
@@ -145,11 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         side: {k: min(r[k] for r in rs) for k in ("cpu_s", "wall_s")} for side, rs in runs.items()
     }
     peak = {side: max(r["peak_rss"] for r in rs) for side, rs in runs.items()}
-    threads = torch.get_num_threads()
-    print(
-        f"\n{args.size}×{args.size}, weights {args.weights.name}, torch {torch.__version__}, "
-        f"{threads} thread(s), best of {args.rounds} rounds"
-    )
+    print(f"\n{describe()}")
+    print(f"{args.size}×{args.size}, weights {args.weights.name}, best of {args.rounds} rounds")
     print("| code | CPU s | wall s | peak RSS |")
     print("|---|---:|---:|---:|")
     for side, label in (("authors", "authors' network"), ("ours", "exposure-slot, mode='exact'")):

@@ -2,29 +2,31 @@
 
     python examples/batch_folder.py [IN_DIR] [OUT_DIR]
 
-Without IN_DIR, a folder of scikit-image sample photos (one of them broken on purpose) is
-made. The command line does the same with a progress bar and atomic writes:
-``exposure-slot correct IN_DIR -o OUT_DIR --recursive``.
+Without IN_DIR, a small folder is made from the package's sample photo (with a sub-folder
+and one broken file on purpose). The command line does the same with a progress bar and
+atomic writes: ``exposure-slot correct IN_DIR -o OUT_DIR --recursive``.
 """
 
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from exposure_slot import ExposureCorrector, ExposureSlotError
 from exposure_slot.imageio import read_image, write_image
+from exposure_slot.samples import sample_path
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
 
 
 def sample_folder(folder: Path) -> Path:
-    """A few dark and bright scikit-image photos, in sub-folders, and one broken file."""
-    from skimage import data
-
-    for sub in ("dark", "bright"):
-        (folder / "in" / sub).mkdir(parents=True, exist_ok=True)
-    write_image(folder / "in" / "dark" / "astronaut.jpg", (data.astronaut() / 255.0) ** 2.5)
-    write_image(folder / "in" / "bright" / "coffee.png", (data.coffee() / 255.0) ** 0.4)
+    """The sample photo as a JPEG and, in a sub-folder, a 16-bit PNG; and one broken file."""
+    (folder / "in" / "party").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sample_path(), folder / "in" / "bar.jpg")
+    wide = np.round(read_image(sample_path()).rgb * 65535).astype(np.uint16)
+    write_image(folder / "in" / "party" / "bar_16bit.png", wide)  # uint16 -> a 16-bit PNG
     (folder / "in" / "broken.jpg").write_bytes(b"not really a JPEG")
     return folder / "in"
 

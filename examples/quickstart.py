@@ -1,9 +1,9 @@
-"""Quick start: correct one badly exposed photo.
+"""Quick start: correct one badly exposed photo, keeping its metadata.
 
     python examples/quickstart.py [PHOTO] [OUT_DIR]
 
-Without PHOTO, a scikit-image sample photo is darkened to stand in for an under-exposed
-shot (needs scikit-image). Results go to OUT_DIR (default: a new temporary folder).
+Without PHOTO, the sample photo that ships with the package is used (a dim bar, as shot).
+Results go to OUT_DIR (default: a new temporary folder); PHOTO itself is never changed.
 """
 
 import sys
@@ -14,23 +14,13 @@ import numpy as np
 
 from exposure_slot import ExposureCorrector
 from exposure_slot.imageio import read_image, write_image
+from exposure_slot.samples import sample_path
 
-
-def sample_photo(folder: Path) -> Path:
-    """Save a scikit-image photo, made 3 stops darker, as a JPEG to play with."""
-    from skimage import data
-
-    dark = (data.coffee() / 255.0) ** 2.2 / 8  # to linear light, -3 EV...
-    path = folder / "dark_coffee.jpg"
-    write_image(path, dark ** (1 / 2.2))  # ...and back to display values
-    return path
-
-
+photo = Path(sys.argv[1]) if len(sys.argv) > 1 else sample_path()
 out_dir = (
     Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp(prefix="exposure-slot-"))
 )
 out_dir.mkdir(parents=True, exist_ok=True)
-photo = Path(sys.argv[1]) if len(sys.argv) > 1 else sample_photo(out_dir)
 
 # The default weights ship with the package: no download. The device is picked for you
 # (CUDA, then Apple MPS, then CPU); pass device="cpu" to choose.

@@ -2,7 +2,7 @@
 
     python examples/slot_maps.py [PHOTO] [OUT_DIR]
 
-Without PHOTO, a scikit-image sample photo is used. Writes a montage
+Without PHOTO, the sample photo that ships with the package is used. Writes a montage
 (input | corrected | main slots | sub slots) and the sub-slot overlay to OUT_DIR (default:
 a new temporary folder). The command line makes a similar picture:
 ``exposure-slot slots PHOTO -o slots.png``.
@@ -16,20 +16,16 @@ import numpy as np
 
 from exposure_slot import ExposureCorrector
 from exposure_slot.imageio import read_image
+from exposure_slot.samples import sample_path
 from exposure_slot.visualize import correction_montage, fit_long_side
 
+photo = sys.argv[1] if len(sys.argv) > 1 else sample_path()
 out_dir = (
     Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp(prefix="exposure-slot-"))
 )
 out_dir.mkdir(parents=True, exist_ok=True)
-if len(sys.argv) > 1:
-    rgb = read_image(sys.argv[1]).rgb
-else:
-    from skimage import data
 
-    rgb = (data.astronaut() / 255.0).astype(np.float32) ** 2  # a darker astronaut
-
-rgb = fit_long_side(rgb, 512)  # slot maps are for looking at: a small copy is enough
+rgb = fit_long_side(read_image(photo).rgb, 512)  # slot maps are for looking at: small is enough
 corrector = ExposureCorrector()
 maps = corrector.slot_maps(rgb)
 

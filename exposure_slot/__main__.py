@@ -1,5 +1,5 @@
 """``python -m exposure_slot``: the same command line as ``exposure-slot``."""
 
-from .cli import main
+from .launch import main
 
 raise SystemExit(main())

@@ -17,7 +17,9 @@ import os
 import queue
 import signal
 import sys
+import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +31,14 @@ import torch
 from tqdm import tqdm
 
 from . import __version__, evaluation, training
+from .batch import (
+    STATUSES,
+    check_report_target,
+    plan_options,
+    result_row,
+    write_corrected,
+    write_report,
+)
 from .corrector import (
     ExposureCorrector,
     default_device,
@@ -52,7 +62,10 @@ from .imageio import (
     remove_stale_temp_files,
     write_image,
 )
-from .visualize import MAX_SHEET_PIXELS, fit_long_side, slot_sheet
+from .samples import DEFAULT_SAMPLE, SAMPLES, sample_path
+from .strength import MAX_STRENGTH, check_strength
+from .threads import ThreadPolicy
+from .visualize import MAX_SHEET_PIXELS, fit_long_side, montage, slot_sheet, to_pil
 from .weights import convert_checkpoint, load_manifest
 from .weights.hub import push_folder_to_hub
 
@@ -166,7 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     model = _model_options()
-    for add in (_add_correct, _add_slots, _add_info, _add_convert, _add_push, _add_eval):
+    for add in (
+        _add_demo,
+        _add_correct,
+        _add_slots,
+        _add_info,
+        _add_convert,
+        _add_export,
+        _add_app,
+        _add_push,
+        _add_eval,
+    ):
         add(commands, model)
     commands.add_parser(
         "train",
@@ -228,6 +251,15 @@ def _quality(text: str) -> int:
     return value
 
 
+def _strength(text: str) -> float:
+    try:
+        return check_strength(float(text))
+    except (ValueError, OptionError):
+        raise argparse.ArgumentTypeError(
+            f"must be a number from 0 to {MAX_STRENGTH:g}, not {text!r}"
+        ) from None
+
+
 def _max_pixels(text: str) -> int | None:
     return None if text.strip().lower() in ("0", "none") else _positive_int(text)
 
@@ -257,6 +289,18 @@ def _add_processing_options(sub: argparse.ArgumentParser) -> None:
         metavar="MIB",
         help="memory an exact pass plans to use (default: a quarter of the free memory)",
     )
+    group.add_argument(
+        "--strength",
+        type=_strength,
+        help=f"how much of the correction to apply: 0 = the photo as it is, 1 = the "
+        f"network's correction (default), up to {MAX_STRENGTH:g}",
+    )
+    group.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="torch threads per image (default: one per core that other processes leave "
+        "idle, measured before each image)",
+    )
 
 
 def _processing_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -266,6 +310,7 @@ def _processing_options(args: argparse.Namespace) -> dict[str, Any]:
         "tile_size": args.tile_size,
         "proxy_size": args.proxy_size,
         "max_memory": args.max_memory and args.max_memory * 2**20,
+        "strength": args.strength,
     }
     return {key: value for key, value in given.items() if value is not None}
 
@@ -290,6 +335,54 @@ def parse_device(name: str | None) -> torch.device | None:
     return None if name is None else resolve_device(name, "--device")
 
 
+# -------------------------------------------------------------------------------- demo
+
+
+def _add_demo(commands: Any, model: argparse.ArgumentParser) -> None:
+    sub = _subcommand(
+        commands,
+        "demo",
+        _run_demo,
+        parents=[model],
+        help="correct a bundled sample photo and save a before/after picture",
+        description="Correct a badly exposed sample photo that ships with the package and "
+        "save the input and the result side by side: a first run that needs no photo of "
+        "your own.",
+    )
+    sub.add_argument(
+        "-o",
+        "--output",
+        default="before_after.jpg",
+        metavar="OUT",
+        help="picture to write (default: %(default)s; an existing file is never replaced)",
+    )
+    sub.add_argument(
+        "--sample",
+        choices=sorted(SAMPLES),
+        default=DEFAULT_SAMPLE,
+        help="which bundled photo (default: %(default)s)",
+    )
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    if output.suffix.lower() not in WRITABLE_EXTENSIONS:
+        raise UsageError(f"-o {output}: use an image extension ({', '.join(WRITABLE_EXTENSIONS)})")
+    if output.exists() or output.is_symlink():
+        raise UsageError(f"-o {output} already exists; choose another name")
+    sample = SAMPLES[args.sample]
+    photo = read_image(sample_path(sample.name))
+    fixed = _load_corrector(args)(photo.rgb)
+    picture = montage(
+        [to_pil(photo.rgb), to_pil(fixed)],
+        [f"before: {sample.caption}", "after: exposure-slot"],
+        height=photo.rgb.shape[0],
+    )
+    write_image(output, np.asarray(picture))
+    print(f"wrote {output} (sample photo: {sample.caption}; licence: {sample.licence})")
+    return 0
+
+
 # ----------------------------------------------------------------------------- correct
 
 
@@ -309,7 +402,8 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="image file, folder, or quoted glob pattern ('**' matches sub-folders)",
+        help="image file, folder, or quoted glob pattern ('**' matches sub-folders); "
+        "- reads one image from standard input",
     )
     sub.add_argument(
         "-o",
@@ -352,6 +446,27 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
         help="refuse images with more pixels (decompression-bomb guard; 0 = no limit; "
         "default %(default)s)",
     )
+    sub.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run on a Ray cluster (needs the [ray] extra): 'auto' joins the cluster of "
+        "`ray start --head` here, ray://HOST:10001 a remote one; without ADDRESS a local "
+        "cluster is started for this run",
+    )
+    sub.add_argument(
+        "--actors",
+        type=_positive_int,
+        default=1,
+        help="with --ray: correctors running at once (default: %(default)s)",
+    )
+    sub.add_argument(
+        "--report",
+        metavar="FILE.jsonl",
+        help="write one JSON line per input: input, output, status (written, skipped, "
+        "failed), error, seconds, plan",
+    )
     _add_processing_options(sub)
     sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sub.add_argument("-v", "--verbose", action="store_true", help="log how each image is processed")
@@ -367,6 +482,8 @@ class Job:
 
 
 def _run_correct(args: argparse.Namespace) -> int:
+    if "-" in args.inputs or args.output == "-":
+        return _run_correct_piped(args)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     jobs = plan_jobs(
@@ -385,14 +502,19 @@ def _run_correct(args: argparse.Namespace) -> int:
         for job in jobs:
             _error(job.problem)
         return 1
+    report = None if args.report is None else Path(args.report)
+    if report is not None:
+        check_report_target(report)
+    if args.ray is not None:
+        return _run_correct_on_ray(args)
     corrector = _load_corrector(args)
     options = _processing_options(args)
     if options:  # bad combinations are usage errors, found before any file is read
-        corrector.plan(np.zeros((8, 8, 3), np.float32), **options)
+        corrector.plan(np.zeros((8, 8, 3), np.float32), **plan_options(options))
 
-    def correct(data: ImageData, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_image(target, corrector(data.rgb, **options), like=data, quality=args.quality)
+    def correct(data: ImageData, target: Path) -> str:
+        write_corrected(corrector, data, target, quality=args.quality, **options)
+        return str(corrector.plan(data.rgb, **plan_options(options)))
 
     return run_jobs(
         jobs,
@@ -400,7 +522,89 @@ def _run_correct(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         skip_existing=args.skip_existing,
         quiet=args.quiet,
+        threads=ThreadPolicy(args.threads),
+        report=report,
     )
+
+
+PIPE_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
+"""Pillow's format name -> the extension written to standard output (others: PNG)."""
+
+
+def _run_correct_piped(args: argparse.Namespace) -> int:
+    """``correct - -o OUT`` and ``correct IN -o -``: one image through standard input or
+    output, by way of files in a private temporary folder."""
+    if len(args.inputs) != 1 or args.ray is not None or args.report is not None:
+        raise UsageError("- (standard input or output) takes one image, without --ray/--report")
+    with tempfile.TemporaryDirectory(prefix="exposure-slot-") as tmp:
+        source = Path(args.inputs[0])
+        if args.inputs == ["-"]:
+            source = Path(tmp) / "stdin"
+            source.write_bytes(sys.stdin.buffer.read())
+        to_stdout = args.output == "-"
+        if to_stdout:
+            kind = args.format or PIPE_FORMATS.get(str(_identify_format(source)), ".png")
+            args.output = str(Path(tmp) / f"stdout{kind}")
+        args.inputs, args.format, args.quiet = [str(source)], None, args.quiet or to_stdout
+        status = _run_correct(args)
+        if to_stdout and status == 0:
+            sys.stdout.buffer.write(Path(args.output).read_bytes())
+            sys.stdout.buffer.flush()
+        return status
+
+
+def _identify_format(path: Path) -> str | None:
+    """Pillow's name for the format of ``path`` (None if it is not an image it knows)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.format
+    except (OSError, UnidentifiedImageError):
+        return None
+
+
+def _run_correct_on_ray(args: argparse.Namespace) -> int:
+    """``correct --ray``: the same job through :func:`exposure_slot.distributed.correct_files`."""
+    from .distributed import correct_files
+    from .extras import require
+
+    ray = require("ray", "ray")
+    ray.data.DataContext.get_current().enable_progress_bars = not args.quiet
+    started = not ray.is_initialized()
+    if started:
+        address = None if args.ray == "local" else args.ray
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    try:
+        rows = correct_files(
+            args.inputs,
+            args.output,
+            recursive=args.recursive,
+            extension=args.format,
+            suffix=args.suffix,
+            overwrite=args.overwrite,
+            skip_existing=args.skip_existing,
+            weights=args.weights,
+            device=args.device,
+            dtype=args.dtype,
+            quality=args.quality,
+            max_pixels=args.max_pixels,
+            actors=args.actors,
+            report=args.report,
+            **_processing_options(args),
+        )
+    finally:
+        if started:
+            ray.shutdown()
+    for row in rows:
+        if row["status"] == "failed":
+            _error(
+                row["error"] if row["input"] in row["error"] else f"{row['input']}: {row['error']}"
+            )
+    counts = {status: sum(row["status"] == status for row in rows) for status in STATUSES}
+    if not args.quiet:
+        print(", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
+    return 1 if counts["failed"] else 0
 
 
 def plan_jobs(
@@ -450,7 +654,8 @@ def plan_jobs(
             raise UsageError("--suffix applies to folder outputs; -o names the file")
         targets = [output] * len(found)
     else:
-        found = [(f, root) for f, root in found if not _earlier_output(f, root, output)]
+        earlier = _earlier_outputs(found, output)
+        found = [(f, root) for f, root in found if f not in earlier]
         targets = [_target(f, root, output, extension, suffix) for f, root in found]
     sources = [f for f, _ in found]
     keep_existing = replace or skip_existing
@@ -532,11 +737,19 @@ def _pattern_reaches(pattern: Sequence[str], output: Path, root: Path) -> bool:
     return reaches(pattern, out.relative_to(here).parts)
 
 
-def _earlier_output(path: Path, root: Path | None, output: Path) -> bool:
-    """Whether a file found in a folder or glob is an earlier run's result in the output
-    folder (written by us), which is not an input unless named explicitly."""
-    inside = path.resolve().is_relative_to(output.resolve())
-    return root is not None and inside and is_our_output(path)
+def _earlier_outputs(found: list[tuple[Path, Path | None]], output: Path) -> set[Path]:
+    """Files found in folders or globs that are earlier results of exposure-slot (they carry
+    its mark), which are not inputs: results that lie beside originals found by the same
+    folder or glob, and results inside the output folder. A folder or glob that finds only
+    results takes them as inputs; a file named directly is always an input."""
+    ours = {f for f, root in found if root is not None and is_our_output(f)}
+    with_originals = {root for f, root in found if root is not None and f not in ours}
+    out = output.resolve()
+    return {
+        f
+        for f, root in found
+        if f in ours and (root in with_originals or f.resolve().is_relative_to(out))
+    }
 
 
 def _folder_images(folder: Path, recursive: bool) -> list[Path]:
@@ -660,58 +873,74 @@ class Prefetcher:
 
 def run_jobs(
     jobs: Sequence[Job],
-    correct: Callable[[ImageData, Path], None],
+    correct: Callable[[ImageData, Path], str],
     *,
     max_pixels: int | None,
     skip_existing: bool,
     quiet: bool,
+    threads: ThreadPolicy | None = None,
+    report: Path | None = None,
 ) -> int:
     """Correct every job, reporting failures per file; returns the exit status.
 
-    Library errors, OS errors and failed memory allocations of one file are reported and the
-    batch goes on; any other exception is a bug and propagates. Ctrl-C (or SIGTERM, SIGHUP
-    through :func:`main`) stops after cleaning up the file being written (write_image never
-    leaves a partial file) and returns 128 + the signal's number.
+    ``correct`` writes one image and returns how it was processed (the plan). Library
+    errors, OS errors and failed memory allocations of one file are reported and the batch
+    goes on; any other exception is a bug and propagates. ``threads`` sets torch's threads
+    before each image. ``report`` gets one result row per input (also when interrupted, for
+    the inputs done). Ctrl-C (or SIGTERM, SIGHUP through :func:`main`) stops after cleaning
+    up the file being written (write_image never leaves a partial file) and returns 128 +
+    the signal's number.
     """
     reader = Prefetcher(jobs, max_pixels=max_pixels, skip_existing=skip_existing)
-    written = skipped = failed = 0
+    rows: list[dict[str, Any]] = []
     bar = tqdm(total=len(jobs), unit="img", desc="correct", disable=quiet, file=sys.stderr)
     try:
         for job, data, error in reader:
             bar.update()
             if job.problem is not None or error is not None:
-                failed += 1
-                _report(job, error if error is not None else job.problem)
+                rows.append(
+                    result_row(job.source, job.target, "failed", _report(job, error or job.problem))
+                )
                 continue
             if data is None:
-                skipped += 1
+                rows.append(result_row(job.source, job.target, "skipped"))
                 continue
+            start = time.perf_counter()
             try:
-                correct(data, job.target)
+                if threads is not None:
+                    threads.apply()
+                plan = correct(data, job.target)
             except Exception as exc:
-                failed += 1
-                _report(job, exc)
+                rows.append(
+                    result_row(job.source, job.target, "failed", _report(job, exc), start=start)
+                )
                 continue
             finally:
                 del data  # a failed allocation must not keep this image's memory
-            written += 1
+            rows.append(result_row(job.source, job.target, "written", start=start, plan=plan))
     except KeyboardInterrupt as exc:
         reader.stop()
         bar.close()
+        written = sum(row["status"] == "written" for row in rows)
         print(
             f"{PROG}: interrupted: {written} of {len(jobs)} image(s) written, no partial file left",
             file=sys.stderr,
         )
+        if report is not None:
+            write_report(report, rows)
         return _stop_status(exc)
     bar.close()
+    if report is not None:
+        write_report(report, rows)
+    counts = {status: sum(row["status"] == status for row in rows) for status in STATUSES}
     if not quiet:
-        print(f"{written} written, {skipped} skipped, {failed} failed", file=sys.stderr)
-    return 1 if failed else 0
+        print(", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
+    return 1 if counts["failed"] else 0
 
 
-def _report(job: Job, error: object) -> None:
-    """Name the failed file and the reason; anything but a library or OS error, or a failed
-    allocation, is a bug."""
+def _report(job: Job, error: object) -> str:
+    """Name the failed file and the reason on stderr, and return the message; anything but a
+    library or OS error, or a failed allocation, is a bug."""
     if _allocation_failed(error):
         reason = str(error).strip().splitlines()[0] if str(error).strip() else "MemoryError"
         error = (
@@ -724,6 +953,7 @@ def _report(job: Job, error: object) -> None:
     if str(job.source) not in message:
         message = f"{job.source}: {message}"
     tqdm.write(f"{PROG}: error: {message}", file=sys.stderr)
+    return message
 
 
 def _allocation_failed(error: object) -> bool:
@@ -829,6 +1059,50 @@ def _run_info(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------- convert, push
+
+
+def _add_app(commands: Any, model: argparse.ArgumentParser) -> None:
+    sub = _subcommand(
+        commands,
+        "app",
+        _run_app,
+        parents=[model],
+        help="a local web page to correct photos (needs the [app] extra)",
+        description="Serve a web page on 127.0.0.1: drop photos, set the strength, compare "
+        "before and after, see the slot maps, download the results with their metadata.",
+    )
+    sub.add_argument("--port", type=_positive_int, default=7860, help="(default: %(default)s)")
+    sub.add_argument("--open", action="store_true", help="open the page in a browser")
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    from .app import serve
+
+    serve(_load_corrector(args), port=args.port, open_browser=args.open)
+    return 0
+
+
+def _add_export(commands: Any, model: argparse.ArgumentParser) -> None:
+    sub = _subcommand(
+        commands,
+        "export",
+        _run_export,
+        help="export weights as an ONNX model (needs the [onnx] extra)",
+        description="Export a network as an ONNX model: one whole-image float32 pass with "
+        "dynamic batch, height and width (multiples of 4), outputs clipped to [0, 1] plus the "
+        "slot maps; the weights' name, sha256 and licence go into the model's metadata.",
+    )
+    sub.add_argument("source", metavar="WEIGHTS", help="manifest name (e.g. default), file, "
+                     "folder or Hub repo id")  # fmt: skip
+    sub.add_argument("output", metavar="OUT.onnx", help="model file to write")
+    sub.add_argument("--overwrite", action="store_true", help="replace OUT.onnx if it exists")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    print(export_onnx(args.source, args.output, overwrite=args.overwrite))
+    return 0
 
 
 def _add_convert(commands: Any, model: argparse.ArgumentParser) -> None:

@@ -34,7 +34,8 @@ from .errors import (
 from .highres import Plan, fast, padded_size
 from .highres.exact import exact_forward
 from .network import ExposureSlotNet, NetOutput
-from .weights import load_weights, save_folder
+from .strength import blend, check_strength
+from .weights import WeightsInfo, load_manifest, load_weights, save_folder
 from .weights.card import card_info, write_card
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
@@ -264,7 +265,8 @@ class ExposureCorrector:
         ``config.json`` and a model card ``README.md`` stating where the weights came from."""
         folder = save_folder(self.net, folder, dtype=torch.float32)
         info = self.weights_info
-        write_card(folder, card_info(folder, licence=info.licence, source=info.source))
+        card = card_info(folder, licence=info.licence, source=_card_source(info))
+        write_card(folder, card)
         return folder
 
     @property
@@ -287,6 +289,7 @@ class ExposureCorrector:
         tile_size: int | None = None,
         proxy_size: int | None = None,
         max_memory: int | None = None,
+        strength: float = 1.0,
         progress: bool = False,
     ) -> Any:
         """Correct one image or a list (tuple) of images, returning the same type(s).
@@ -305,13 +308,19 @@ class ExposureCorrector:
         with long side ``proxy_size`` and carries its correction to full resolution;
         ``"auto"`` picks between them, see :meth:`plan`. ``max_memory`` (bytes) is what an
         exact pass plans to use, by default a quarter of the free memory.
+
+        ``strength`` says how much of the correction to apply: 0 returns the image, 1 the
+        network's correction, values between a perceptually even step towards it, up to
+        :data:`~exposure_slot.strength.MAX_STRENGTH` further (see :mod:`exposure_slot.strength`).
         """
+        strength = check_strength(strength)
         if isinstance(image, (list, tuple)):
             options = {
                 "mode": mode,
                 "tile_size": tile_size,
                 "proxy_size": proxy_size,
                 "max_memory": max_memory,
+                "strength": strength,
             }
             results = []
             for index, item in enumerate(image):
@@ -325,14 +334,16 @@ class ExposureCorrector:
         how = self.plan(
             image, mode=mode, tile_size=tile_size, proxy_size=proxy_size, max_memory=max_memory
         )
-        photo = images.uint8_rgb(image) if how.mode == "fast" else None
+        photo = images.uint8_rgb(image) if how.mode == "fast" and strength == 1 else None
         if photo is not None and max(photo[0].shape[:2]) > how.proxy_size:
             rgb, restore = photo
             return restore(self._fast_uint8(rgb, how, progress))
         batch, restore = images.to_batch(image)
-        # A tensor batch may be the caller's own; any other is a private copy.
-        private = not isinstance(image, torch.Tensor)
-        return restore(self._correct(batch, how, progress, overwrite=private).image)
+        # A tensor batch may be the caller's own; any other is a private copy, which the fast
+        # path may overwrite unless the blend below still needs it.
+        private = not isinstance(image, torch.Tensor) and strength == 1
+        out = self._correct(batch, how, progress, overwrite=private).image
+        return restore(blend(batch.to(out.device), out, strength))
 
     def plan(
         self,
@@ -460,6 +471,16 @@ class ExposureCorrector:
         if dtype == torch.float32:
             return WeightsError(what + "values: the weights are damaged or out of range")
         return UnsupportedPrecisionError(what + "values: use dtype=torch.float32")
+
+
+def _card_source(info: WeightsInfo) -> str:
+    """Where weights came from, as a model card may say it: no path of this machine."""
+    if info.source.startswith("hf://") or info.source == "in memory":
+        return info.source
+    entry = load_manifest().entries.get(info.name)
+    if entry is not None and entry.bundled:
+        return f"'{info.name}', bundled with exposure-slot"
+    return f"{Path(info.source).name} (a local file)"
 
 
 @dataclass

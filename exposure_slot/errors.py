@@ -58,3 +58,11 @@ class OptionError(ExposureSlotError, ValueError):
 
 class CompileError(ExposureSlotError, OSError):
     """``torch.compile`` (an opt-in) failed on this machine, e.g. no working C++ compiler."""
+
+
+class MissingExtraError(ExposureSlotError, ImportError):
+    """An optional feature's dependency is not installed; the message names the extra."""
+
+
+class ExportError(ExposureSlotError, OSError):
+    """An exported model (ONNX) could not be written."""

@@ -101,6 +101,7 @@ __all__ = [
     "READABLE_EXTENSIONS",
     "WRITABLE_EXTENSIONS",
     "ImageData",
+    "atomic_write_bytes",
     "from_uint",
     "is_our_output",
     "read_image",
@@ -1143,6 +1144,12 @@ def _alpha_at(alpha: np.ndarray, bits: int) -> np.ndarray:
     if np.issubdtype(alpha.dtype, np.floating):
         return to_uint(alpha, bits)
     raise ImageTypeError(f"alpha must be uint8, uint16 or float, got dtype {alpha.dtype}")
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a hidden temporary file and a rename, as images are
+    written: a reader never sees a partial file. OS errors propagate."""
+    _atomic_write(Path(path), lambda f: f.write(data))
 
 
 def _atomic_write(target: Path, encode: Callable[[BinaryIO], None]) -> None:

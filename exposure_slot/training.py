@@ -463,17 +463,24 @@ def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
     return net.eval()
 
 
-def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``exposure-slot train`` options, each with its help and default."""
     p = argparse.ArgumentParser(
         prog="exposure-slot train",
         description="Train or fine-tune an Exposure-slot network (resumable).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     d = TrainConfig()
     p.add_argument("--out", default=d.out, help="run folder (checkpoint.pt, latest/)")
     p.add_argument("--photos", nargs="*", default=[], help="folders of well-exposed photos")
     p.add_argument("--photo-list", help="CSV with file,split columns: use split=train only")
     p.add_argument(
-        "--pairs", nargs=2, action="append", default=[], metavar=("INPUT_DIR", "TARGET_DIR")
+        "--pairs",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("INPUT_DIR", "TARGET_DIR"),
+        help="your own (badly exposed, corrected) photos, matched by file name; repeatable",
     )
     p.add_argument(
         "--hdr",
@@ -499,8 +506,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         "low-key photos do not teach a dark 'well exposed'; 0: off",
     )
     p.add_argument("--init", help="start from these weights (e.g. 'default' to fine-tune)")
-    p.add_argument("--level", type=int, choices=(2, 3), default=d.level)
-    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument(
+        "--level", type=int, choices=(2, 3), default=d.level, help="slot levels of a new network"
+    )
+    p.add_argument("--steps", type=int, default=d.steps, help="optimiser steps of the whole run")
     p.add_argument(
         "--crop",
         type=int,
@@ -534,10 +543,22 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
     )
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
     p.add_argument("--warmup", type=int, default=d.warmup, help="linear warm-up steps")
-    p.add_argument("--ssim-weight", type=float, default=d.ssim_weight)
-    p.add_argument("--aux-weight", type=float, default=d.aux_weight)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument(
+        "--ssim-weight", type=float, default=d.ssim_weight, help="weight of the (1 - SSIM) loss"
+    )
+    p.add_argument(
+        "--aux-weight",
+        type=float,
+        default=d.aux_weight,
+        help="weight of the slot decoder's loss (the paper's auxiliary term)",
+    )
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed of sampling and init")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=d.checkpoint_every,
+        help="steps between checkpoints (OUT/checkpoint.pt and OUT/latest/)",
+    )
     p.add_argument(
         "--snapshot-every",
         type=int,
@@ -572,11 +593,16 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         metavar="A",
         help="weight of the L1 between the network's and the anchor's output on each batch",
     )
-    p.add_argument("--device")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
     p.add_argument(
         "--no-amp", action="store_true", help="no fp16 autocast on CUDA (CPU always trains in fp32)"
     )
     p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
+    p = build_parser()
     a = p.parse_args(argv)
     config = TrainConfig(
         out=a.out,

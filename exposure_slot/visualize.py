@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import colorsys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -23,6 +24,62 @@ def label_image(assignments: np.ndarray) -> Image.Image:
     return to_pil(palette(assignments.shape[0])[assignments.argmax(axis=0)])
 
 
+@dataclass(frozen=True)
+class SlotStats:
+    """What one slot holds: its share of the pixels (by most likely slot) and their brightness."""
+
+    share: float
+    brightness: float | None  # mean luma of its pixels; None when no pixel is in the slot
+
+    @property
+    def empty(self) -> bool:
+        return self.share == 0
+
+
+def slot_stats(rgb: np.ndarray, assignments: np.ndarray) -> list[SlotStats]:
+    """Per slot of ``assignments`` (``K×H×W`` soft maps for the ``H×W×3`` photo ``rgb``)."""
+    labels = assignments.argmax(axis=0).ravel()
+    count = assignments.shape[0]
+    pixels = np.bincount(labels, minlength=count)
+    luma = np.bincount(labels, weights=_luma(rgb).ravel(), minlength=count)
+    return [
+        SlotStats(float(n / labels.size), float(total / n) if n else None)
+        for n, total in zip(pixels, luma, strict=True)
+    ]
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return np.asarray(rgb, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+LEGEND_MAX_WIDTH = 320
+"""Widest a legend gets (its font is at most 14 px): counted in a sheet's size limit."""
+
+
+def _describe(slot: SlotStats) -> str:
+    if slot.empty:
+        return "empty"
+    share = "<1%" if slot.share < 0.005 else f"{slot.share:.0%}"
+    return f"{share}, brightness {slot.brightness:.2f}"
+
+
+def legend(stats: Sequence[SlotStats], height: int) -> Image.Image:
+    """A key to a slot picture: per slot its colour, share of pixels and mean brightness."""
+    line = max(1, height // len(stats))
+    size = max(6, min(14, line - 2))
+    font = ImageFont.load_default(size=size)
+    texts = [f"slot {k + 1}: {_describe(slot)}" for k, slot in enumerate(stats)]
+    width = size + 12 + max(round(font.getlength(text)) for text in texts)
+    panel = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(panel)
+    colours = np.round(palette(len(stats)) * 255).astype(int)
+    for k, (text, colour) in enumerate(zip(texts, colours, strict=True)):
+        y = k * line + (line - size) // 2
+        draw.rectangle((2, y, 2 + size, y + size), fill=tuple(int(c) for c in colour))
+        draw.text((size + 8, y), text, fill="black", font=font)
+    return panel
+
+
 def overlay_slots(rgb: np.ndarray, assignments: np.ndarray, alpha: float = 0.6) -> Image.Image:
     """The photo's brightness tinted with the colour of each pixel's most likely slot.
 
@@ -30,7 +87,7 @@ def overlay_slots(rgb: np.ndarray, assignments: np.ndarray, alpha: float = 0.6) 
     brightness is stretched between its 1st and 99th percentiles, so that the structure of a
     dark or bright photo stays visible under the tint; ``alpha`` is the tint's weight.
     """
-    luma = np.asarray(rgb, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = _luma(rgb)
     low, high = np.percentile(luma, [1, 99])
     if high - low > 1e-6:
         luma = np.clip((luma - low) / (high - low), 0, 1)
@@ -101,17 +158,18 @@ def level_name(level: int) -> str:
 def slot_sheet(
     rgb: np.ndarray, levels: Sequence[np.ndarray], *, height: int = 320, alpha: float = 0.6
 ) -> Image.Image:
-    """One row per slot level: the photo tinted by slot, and the label map.
+    """One row per slot level: the photo tinted by slot, the label map and a legend.
 
-    ``levels`` are the ``K×H×W`` soft assignments of :attr:`SlotMaps.levels`. A ``height``
-    that is not a positive int, or that makes the sheet larger than
+    ``levels`` are the ``K×H×W`` soft assignments of :attr:`SlotMaps.levels`. The title says
+    how many of a level's slots are empty (hold no pixel as their most likely slot); the
+    legend gives each slot's colour, share of the pixels and their mean brightness (luma).
+    A ``height`` that is not a positive int, or that makes the sheet larger than
     :data:`MAX_SHEET_PIXELS` (tall panels, or a long thin photo), is an OptionError.
     """
     if isinstance(height, bool) or not isinstance(height, int) or height < 1:
         raise OptionError(f"height must be a positive int, not {height!r}")
-    pixels = (
-        2 * panel_width(rgb.shape[1], rgb.shape[0], height) * (height + TITLE_BAR) * len(levels)
-    )
+    row_width = 2 * panel_width(rgb.shape[1], rgb.shape[0], height) + LEGEND_MAX_WIDTH
+    pixels = row_width * (height + TITLE_BAR) * len(levels)
     if pixels > MAX_SHEET_PIXELS:
         raise OptionError(
             f"height {height} would make a slot sheet of {pixels:,} pixels for this "
@@ -120,9 +178,15 @@ def slot_sheet(
         )
     rows = []
     for i, assignments in enumerate(levels):
-        name = f"{level_name(i)} slots ({assignments.shape[0]})"
-        panels = [overlay_slots(rgb, assignments, alpha=alpha), label_image(assignments)]
-        rows.append(montage(panels, [name, f"{name}: labels"], height=height))
+        stats = slot_stats(rgb, assignments)
+        empty = sum(slot.empty for slot in stats)
+        name = f"{level_name(i)} slots ({len(stats)}, {empty} empty)"
+        panels = [
+            overlay_slots(rgb, assignments, alpha=alpha),
+            label_image(assignments),
+            legend(stats, height),
+        ]
+        rows.append(montage(panels, [name, "labels", "legend"], height=height))
     return stack(rows)
 
 

@@ -391,11 +391,11 @@ def test_slots_picture_shows_each_level(tmp_path, corrector):
     argv = ["slots", str(source), "-o", str(tmp_path / "slots.png"), "--height", "96"]
     assert cli.main([*argv, "--weights", WEIGHTS, "--device", "cpu"]) == 0
     sheet = pixels(tmp_path / "slots.png")
-    assert sheet.shape == (2 * (TITLE_BAR + 96), 2 * 128, 3)
+    assert sheet.shape[0] == 2 * (TITLE_BAR + 96) and sheet.shape[1] > 2 * 128
     maps = corrector.slot_maps(read_image(source).rgb)
     for level in (0, 1):
         top = level * (TITLE_BAR + 96) + TITLE_BAR
-        labels = sheet[top : top + 96, 128:]
+        labels = sheet[top : top + 96, 128:256]
         colours = np.round(palette(maps.levels[level].shape[0]) * 255).astype(np.uint8)
         assert np.array_equal(labels, colours[maps.labels(level)]), level
 

@@ -1,4 +1,8 @@
-"""Every script in examples/ runs as a user would run it, with the default weights."""
+"""Every script in examples/ runs as a user would run it, with the default weights.
+
+The scripts run in a new process in which the test extras (scikit-image, scikit-learn)
+cannot be imported, as in a plain ``pip install exposure-slot``.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +16,27 @@ from PIL import Image
 from skimage import data
 
 from exposure_slot.imageio import read_image
+from exposure_slot.samples import sample_path
 from exposure_slot.visualize import TITLE_BAR
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+PLAIN_INSTALL = """
+import runpy, sys
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("skimage", "sklearn"):
+            raise ModuleNotFoundError(f"No module named {name!r} (plain install)")
+sys.meta_path.insert(0, NotInstalled())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
 
 def run_example(name: str, *args: object, tmp: Path) -> subprocess.CompletedProcess:
-    """Run ``examples/NAME`` in a new process; its temporary folders go below ``tmp``."""
+    """Run ``examples/NAME`` as a plain install would; its temporary folders go below ``tmp``."""
     env = {**os.environ, "TMPDIR": str(tmp)}
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name), *map(str, args)],
+        [sys.executable, "-c", PLAIN_INSTALL, str(EXAMPLES / name), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -36,14 +51,18 @@ def wrote(stdout: str) -> Path:
     return Path(stdout.strip().splitlines()[-1].removeprefix("wrote "))
 
 
-def test_quickstart_brightens_its_dark_sample_photo(tmp_path):
+def test_quickstart_brightens_the_bundled_sample_photo(tmp_path):
+    sample = sample_path().read_bytes()
     result = run_example("quickstart.py", tmp=tmp_path)
     target = wrote(result.stdout)
-    assert target.is_relative_to(tmp_path) and target.name == "dark_coffee_corrected.jpg"
-    before = read_image(target.with_name("dark_coffee.jpg")).rgb
-    after = read_image(target).rgb
-    assert after.shape == before.shape == (400, 600, 3)
-    assert after.mean() > before.mean() + 0.05
+    assert target.is_relative_to(tmp_path) and target.name == "dim_bar_corrected.jpg"
+    before = read_image(sample_path())
+    after = read_image(target)
+    assert after.rgb.shape == before.rgb.shape == (600, 800, 3)
+    assert after.rgb.mean() > before.rgb.mean() + 0.05
+    model = 0x0110  # EXIF camera model: the metadata came along
+    assert Image.open(target).getexif()[model] == Image.open(sample_path()).getexif()[model]
+    assert sample_path().read_bytes() == sample  # the sample itself is untouched
 
 
 def test_quickstart_on_a_given_photo_and_folder(tmp_path):
@@ -52,6 +71,14 @@ def test_quickstart_on_a_given_photo_and_folder(tmp_path):
     result = run_example("quickstart.py", photo, tmp_path / "out", tmp=tmp_path)
     assert wrote(result.stdout) == tmp_path / "out" / "mine_corrected.png"
     assert Image.open(tmp_path / "out" / "mine_corrected.png").size == (128, 128)
+
+
+def test_batch_folder_runs_on_its_own_sample_folder(tmp_path):
+    result = run_example("batch_folder.py", tmp=tmp_path)
+    assert "broken.jpg" in result.stderr and result.stdout.strip().endswith("done, 1 failed")
+    out = next(tmp_path.rglob("out"))
+    assert read_image(out / "party" / "bar_16bit.png").bit_depth == 16
+    assert read_image(out / "bar.jpg").rgb.shape == (600, 800, 3)
 
 
 def test_batch_folder_mirrors_folders_and_goes_past_a_broken_file(tmp_path):
@@ -79,6 +106,13 @@ def test_slot_maps_writes_a_montage_and_an_overlay(tmp_path):
     assert montage.size == (4 * round(151 * 256 / 100), TITLE_BAR + 256)  # four panels
 
 
+def test_slot_maps_and_pipeline_run_on_the_sample_without_arguments(tmp_path):
+    assert "level 1: 7 slots" in run_example("slot_maps.py", tmp=tmp_path).stdout
+    result = run_example("pipeline_numpy_torch.py", tmp=tmp_path)
+    assert "numpy: uint8 (600, 800, 3)" in result.stdout
+    assert "torch: (1, 3, 600, 800) on" in result.stdout
+
+
 def test_pipeline_runs_numpy_and_a_torch_batch(tmp_path):
     photos = []
     for name, image in (("a.png", data.astronaut()[::4, ::4]), ("b.png", data.coffee()[::4, ::4])):
@@ -88,7 +122,12 @@ def test_pipeline_runs_numpy_and_a_torch_batch(tmp_path):
         "pipeline_numpy_torch.py", *photos, "--out", tmp_path / "out", tmp=tmp_path
     )
     assert "numpy: uint8 (128, 128, 3)" in result.stdout
-    assert "torch: (2, 3, 256, 256) on" in result.stdout
-    assert "list: [(128, 128, 3), (100, 150, 3)]" in result.stdout
-    batch = [np.asarray(Image.open(tmp_path / "out" / f"batch_{i}.png")) for i in range(2)]
-    assert all(b.shape == (256, 256, 3) for b in batch)
+    assert "torch: (2, 3, 100, 128) on" in result.stdout  # cropped to the common size
+    assert "list: [(128, 128, 3), (64, 64, 3)]" in result.stdout
+    for photo in photos:
+        assert np.asarray(Image.open(tmp_path / "out" / f"{photo.stem}_batch.png")).shape == (
+            100,
+            128,
+            3,
+        )
+    assert np.array_equal(np.asarray(Image.open(photos[0])), data.astronaut()[::4, ::4])

@@ -25,6 +25,7 @@ from exposure_slot.visualize import (
     overlay_slots,
     palette,
     slot_sheet,
+    slot_stats,
     stack,
     to_pil,
 )
@@ -90,11 +91,30 @@ def test_montage_scales_panels_to_one_height():
     assert sheet.size == (64 + 24, TITLE_BAR + 48)
 
 
-def test_slot_sheet_has_a_row_per_level(levels):
+def test_slot_sheet_has_a_row_per_level_with_a_legend(levels):
     sheet = slot_sheet(PHOTO, levels, height=96)
-    assert sheet.size == (2 * 128, 2 * (TITLE_BAR + 96))
-    labels = np.asarray(sheet)[2 * TITLE_BAR + 96 :, 128:]
+    assert sheet.size[1] == 2 * (TITLE_BAR + 96) and sheet.size[0] > 2 * 128 + 100
+    labels = np.asarray(sheet)[2 * TITLE_BAR + 96 :, 128:256]
     assert np.array_equal(labels, np.asarray(label_image(levels[1])))
+    legend = np.asarray(sheet)[2 * TITLE_BAR + 96 :, 256:]
+    for colour in np.round(palette(levels[1].shape[0]) * 255).astype(np.uint8):
+        assert (legend == colour).all(axis=2).sum() >= 25  # a swatch per sub-slot
+
+
+def test_slot_stats_give_share_and_brightness_and_find_empty_slots():
+    rgb = np.zeros((4, 6, 3), np.float32)
+    rgb[:, :2] = 0.9  # a bright left third
+    assignments = np.zeros((3, 4, 6), np.float32)
+    assignments[0, :, :2] = 1  # slot 1: the bright third
+    assignments[2, :, 2:] = 1  # slot 3: the dark rest; slot 2 holds no pixel
+    stats = slot_stats(rgb, assignments)
+    assert [s.empty for s in stats] == [False, True, False]
+    assert stats[0].share == pytest.approx(1 / 3) and stats[2].share == pytest.approx(2 / 3)
+    assert stats[0].brightness == pytest.approx(0.9, abs=1e-6) and stats[2].brightness == 0
+    assert stats[1].brightness is None
+    sheet = np.asarray(slot_sheet(rgb, [assignments], height=48))
+    swatches = np.round(palette(3) * 255).astype(np.uint8)
+    assert (sheet[TITLE_BAR:, 12:] == swatches[1]).all(axis=2).sum() >= 25  # empty slot listed
 
 
 def test_stack_left_aligns_rows_on_white():
