@@ -462,6 +462,12 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
         help="with --ray: correctors running at once (default: %(default)s)",
     )
     sub.add_argument(
+        "--gpus-per-actor",
+        type=float,
+        default=0,
+        help="with --ray: GPUs each corrector asks Ray for (1 on GPU nodes; default: 0)",
+    )
+    sub.add_argument(
         "--report",
         metavar="FILE.jsonl",
         help="write one JSON line per input: input, output, status (written, skipped, "
@@ -590,6 +596,7 @@ def _run_correct_on_ray(args: argparse.Namespace) -> int:
             quality=args.quality,
             max_pixels=args.max_pixels,
             actors=args.actors,
+            gpus_per_actor=args.gpus_per_actor,
             report=args.report,
             **_processing_options(args),
         )
