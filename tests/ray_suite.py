@@ -7,6 +7,7 @@ real local cluster (``ray.init(num_cpus=2)``), shared by the module.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ if [name for _, name in socket.if_nameindex()] != ["lo"]:
     pytest.skip("Ray tests run only in a private network namespace", allow_module_level=True)
 
 WEIGHTS = str(Path(__file__).parent / "data" / "level2_seed0.pth")
+THREADS = torch.get_num_threads()
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
@@ -59,21 +61,23 @@ def photo_folder(root: Path) -> Path:
     return folder
 
 
-def files(folder: Path) -> dict[str, bytes]:
+def files(folder: Path) -> dict[str, str]:
+    """Every file below ``folder`` with the sha256 of its bytes."""
     return {
-        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.rglob("*")
+        if p.is_file()
     }
 
 
 def test_outputs_equal_the_command_line_and_every_input_is_reported(tmp_path):
     inputs = photo_folder(tmp_path)
-    argv = ["correct", str(inputs), "-o", str(tmp_path / "cli"), "-r", "-q"]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as many as each actor has: sums over pixels in the same order
+    # --threads 1: as many as each actor has, so sums over pixels run in the same order
+    argv = ["correct", str(inputs), "-o", str(tmp_path / "cli"), "-r", "-q", "--threads", "1"]
     try:
         assert cli.main([*argv, "--weights", WEIGHTS, "--device", "cpu"]) == 1  # 2 broken files
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(THREADS)
     rows = correct_files(
         [str(inputs)], tmp_path / "ray", recursive=True, weights=WEIGHTS, device="cpu",
         actors=2, report=tmp_path / "report.jsonl",

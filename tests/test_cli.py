@@ -36,7 +36,9 @@ SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 def correct(*args: object) -> int:
     """``exposure-slot correct ARGS`` in this process, with the parity weights on the CPU."""
-    return cli.main(["correct", *map(str, args), "--weights", WEIGHTS, "--device", "cpu", "-q"])
+    threads = str(torch.get_num_threads())  # as the library's results here: the same last bit
+    argv = ["correct", *map(str, args), "--weights", WEIGHTS, "--device", "cpu", "-q"]
+    return cli.main([*argv, "--threads", threads])
 
 
 def save(path: Path, pixels: np.ndarray, **params: object) -> Path:
