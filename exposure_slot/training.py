@@ -79,6 +79,7 @@ class TrainConfig:
     crop: tuple[int, ...] = (128,)
     whole_fraction: float = 0.5
     mild_fraction: float = 0.0
+    identity_fraction: float = 0.0
     freeze_bn: bool = False
     lr: float = 2e-4
     min_lr: float = 2e-6
@@ -214,6 +215,13 @@ class Sampler:
         return [np.ascontiguousarray(v) for v in views]
 
     def sample(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        inp, target = self._draw(size)
+        # With the default 0 nothing is drawn here, so seeded runs keep their stream.
+        if self.config.identity_fraction > 0 and self.rng.random() < self.config.identity_fraction:
+            return target, target
+        return inp, target
+
+    def _draw(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         n_photos, n_pairs = len(self.photos), len(self.pairs)
         # Without scenes nothing is drawn here, so seeded runs on photos keep their stream.
         if self.scenes and (not n_photos + n_pairs or self.rng.random() < self.config.hdr_fraction):
@@ -529,6 +537,13 @@ def build_parser() -> argparse.ArgumentParser:
         "real badly exposed photos",
     )
     p.add_argument(
+        "--identity-fraction",
+        type=float,
+        default=d.identity_fraction,
+        help="share of samples whose input is their well-exposed target itself, so that a "
+        "photo that needs no correction is left alone",
+    )
+    p.add_argument(
         "--freeze-bn",
         action="store_true",
         help="BatchNorm uses its running statistics, as at inference (for fine-tuning, and "
@@ -619,6 +634,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         batch=a.batch,
         crop=tuple(a.crop),
         mild_fraction=a.mild_fraction,
+        identity_fraction=a.identity_fraction,
         freeze_bn=a.freeze_bn,
         lr=a.lr,
         warmup=a.warmup,
@@ -652,6 +668,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
         p.error("--snapshot-every must be 0 or positive")
     if not 0.0 <= config.mild_fraction <= 1.0:
         p.error("--mild-fraction must be in [0, 1]")
+    if not 0.0 <= config.identity_fraction <= 1.0:
+        p.error("--identity-fraction must be in [0, 1]")
     if not 0.0 <= config.hdr_fraction <= 1.0:
         p.error("--hdr-fraction must be in [0, 1]")
     if not 0.0 <= config.target_min_mean < 1.0:

@@ -430,6 +430,7 @@ BAD_OPTIONS = [
     ["--steps", "-5"],
     ["--batch", "0"],
     ["--aux-weight", "inf"],
+    ["--identity-fraction", "1.5"],
 ] + ([] if torch.cuda.is_available() else [["--device", "cuda"]])
 
 
@@ -461,3 +462,15 @@ def test_a_checkpoint_that_cannot_be_resumed_is_a_clear_error(
     assert train_main([*args, "--out", str(run)]) == 0  # a level-2 run
     assert train_main([*args, "--out", str(run), "--level", "3"]) == 2
     assert "level-2 run: --level 3 cannot resume it" in capsys.readouterr().err
+
+
+def test_identity_samples_teach_leaving_good_photos_alone(scene_dir: Path, photo_dir: Path) -> None:
+    """--identity-fraction: that share of samples has the target itself as input (scenes and
+    photos alike); the others stay badly exposed, and 0 keeps seeded streams as they were."""
+    config = TrainConfig(photos=(str(photo_dir),), hdr=(str(scene_dir),), identity_fraction=0.5)
+    sampler = Sampler(config, np.random.default_rng(3))
+    same = [np.array_equal(*sampler.sample(32)) for _ in range(40)]
+    assert 0.25 < np.mean(same) < 0.75
+    plain = TrainConfig(photos=(str(photo_dir),), hdr=(str(scene_dir),))
+    first = Sampler(plain, np.random.default_rng(5)).batch()
+    assert not any(torch.equal(a, b) for a, b in zip(*first, strict=True))
