@@ -27,7 +27,7 @@ from machine import describe
 from exposure_slot import ExposureCorrector
 from exposure_slot.export import export_onnx
 from exposure_slot.extras import require
-from exposure_slot.imageio import read_image
+from exposure_slot.files import read_image
 from exposure_slot.samples import sample_path
 
 SIZES = {"0.25 MP": (576, 432), "1 MP": (1152, 864)}

@@ -55,7 +55,7 @@ def spin() -> None:
 
 def photo_file(folder: Path, source: Path | None) -> Path:
     """The 12 MP JPEG every case corrects."""
-    from exposure_slot.imageio import read_image
+    from exposure_slot.files import read_image
     from exposure_slot.samples import sample_path
 
     rgb = read_image(source or sample_path()).rgb

@@ -31,7 +31,7 @@ def private_network() -> bool:
 
 
 def make_photos(folder: Path, count: int, size: tuple[int, int]) -> None:
-    from exposure_slot.imageio import read_image
+    from exposure_slot.files import read_image
     from exposure_slot.samples import sample_path
 
     rgb = cv2.resize(read_image(sample_path()).rgb, size, interpolation=cv2.INTER_CUBIC)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from exposure_slot import ExposureCorrector, ExposureSlotError
-from exposure_slot.imageio import read_image, write_image
+from exposure_slot.files import read_image, write_image
 from exposure_slot.samples import sample_path
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}

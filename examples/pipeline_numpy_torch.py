@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from exposure_slot import ExposureCorrector
-from exposure_slot.imageio import read_image
+from exposure_slot.files import read_image
 from exposure_slot.samples import sample_path
 
 args = sys.argv[1:]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from exposure_slot import ExposureCorrector
-from exposure_slot.imageio import read_image, write_image
+from exposure_slot.files import read_image, write_image
 from exposure_slot.samples import sample_path
 
 photo = Path(sys.argv[1]) if len(sys.argv) > 1 else sample_path()

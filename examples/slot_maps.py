@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from exposure_slot import ExposureCorrector
-from exposure_slot.imageio import read_image
+from exposure_slot.files import read_image
 from exposure_slot.samples import sample_path
 from exposure_slot.visualize import correction_montage, fit_long_side
 

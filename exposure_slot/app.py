@@ -21,7 +21,7 @@ import numpy as np
 from .corrector import ExposureCorrector
 from .errors import ExposureSlotError
 from .extras import require
-from .imageio import WRITABLE_EXTENSIONS, read_image, write_image
+from .files import WRITABLE_EXTENSIONS, read_image, write_image
 from .strength import MAX_STRENGTH
 from .visualize import fit_long_side, slot_sheet, to_pil
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ImageWriteError
-from .imageio import (
+from .files import (
     DEFAULT_MAX_PIXELS,
     ImageData,
     atomic_write_bytes,

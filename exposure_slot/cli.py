@@ -52,7 +52,7 @@ from .errors import (
     UnsupportedPrecisionError,
     WeightsNotFoundError,
 )
-from .imageio import (
+from .files import (
     DEFAULT_MAX_PIXELS,
     READABLE_EXTENSIONS,
     WRITABLE_EXTENSIONS,

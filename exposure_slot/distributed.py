@@ -32,7 +32,7 @@ from .batch import (
 from .corrector import ExposureCorrector
 from .errors import ExposureSlotError, OptionError
 from .extras import require
-from .imageio import DEFAULT_MAX_PIXELS, read_image, remove_stale_temp_files
+from .files import DEFAULT_MAX_PIXELS, read_image, remove_stale_temp_files
 
 CPUS_PER_ACTOR = 0.75
 """Ray CPUs each actor asks for: below one, so that actors on every core still leave Ray

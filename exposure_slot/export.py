@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from . import __version__
 from .errors import ExportError, OptionError
 from .extras import require
-from .imageio import atomic_write_bytes
+from .files import atomic_write_bytes
 from .network import ExposureSlotNet
 from .weights import load_weights
 

@@ -47,8 +47,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .errors import ExposureSlotError, InvalidImageError, OptionError, WeightsIntegrityError
+from .files import read_image
 from .highres import fast
-from .imageio import read_image
 from .network import ExposureSlotNet, NetConfig
 from .synthesis import brighten_to, check_radiance, make_pair, make_scene_pair
 from .weights import load_weights, save_folder

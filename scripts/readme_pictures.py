@@ -27,7 +27,7 @@ from pathlib import Path
 from PIL import Image
 
 from exposure_slot import ExposureCorrector
-from exposure_slot.imageio import read_image
+from exposure_slot.files import read_image
 from exposure_slot.visualize import correction_montage, fit_long_side, montage, stack, to_pil
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ import pytest
 import torch
 from PIL import Image, ImageCms
 from skimage import data
-from test_imageio import make_exif, save_cv2_16bit
+from test_files import make_exif, save_cv2_16bit
 
 from exposure_slot import ExposureCorrector, cli
 from exposure_slot.distributed import RESULT_FIELDS, CorrectFiles, CorrectImages, correct_files

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from test_cli import ASTRONAUT, COFFEE, SRGB_ICC, WEIGHTS, correct, pixels, save
-from test_imageio import make_exif
+from test_files import make_exif
 
 from exposure_slot import ImageWriteError, correct_file
 from exposure_slot.batch import RESULT_FIELDS

@@ -20,10 +20,10 @@ import pytest
 import torch
 from PIL import Image, ImageCms
 from skimage import data
-from test_imageio import bomb_png, make_exif, read_cv2_16bit, save_cv2_16bit
+from test_files import bomb_png, make_exif, read_cv2_16bit, save_cv2_16bit
 
 from exposure_slot import CompileError, ExposureCorrector, __version__, cli
-from exposure_slot.imageio import from_uint, read_image, to_uint, write_image
+from exposure_slot.files import from_uint, read_image, to_uint, write_image
 from exposure_slot.visualize import TITLE_BAR, palette
 
 WEIGHTS = str(Path(__file__).parent / "data" / "level2_seed0.pth")

@@ -20,7 +20,7 @@ from PIL import Image, PngImagePlugin, features
 from test_cli import ASTRONAUT, COFFEE, WEIGHTS, correct, files, hashes, save
 
 from exposure_slot import cli
-from exposure_slot.imageio import is_our_output, read_image, write_image
+from exposure_slot.files import is_our_output, read_image, write_image
 
 
 def run(*argv: object, prelude: str = "", timeout: float = 120) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from exposure_slot.imageio import read_image
+from exposure_slot.files import read_image
 from exposure_slot.samples import sample_path
 from exposure_slot.visualize import TITLE_BAR
 

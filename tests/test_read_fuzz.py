@@ -27,7 +27,7 @@ from PIL import Image
 from skimage import data
 
 from exposure_slot.errors import ExposureSlotError
-from exposure_slot.imageio import read_image
+from exposure_slot.files import read_image
 
 tifffile = pytest.importorskip("tifffile")
 

@@ -2,7 +2,7 @@
 
 Each bad input gets a result or an exposure_slot error (a ValueError / TypeError / OSError)
 whose message names the problem and the file or argument; nothing from deep inside torch or
-Pillow reaches the caller. File-level errors of ``read_image`` that tests/test_imageio.py
+Pillow reaches the caller. File-level errors of ``read_image`` that tests/test_files.py
 already covers (missing, empty, not an image, truncated, decompression bomb) are not repeated.
 """
 
@@ -20,7 +20,7 @@ from skimage import data
 
 from exposure_slot import ExposureCorrector, ExposureSlotError
 from exposure_slot.errors import ImageReadError, ImageTypeError, InvalidImageError
-from exposure_slot.imageio import read_image, write_image
+from exposure_slot.files import read_image, write_image
 from exposure_slot.images import FLOAT_TOLERANCE
 
 COFFEE = np.ascontiguousarray(data.coffee()[120:216, 200:328])  # 96×128×3

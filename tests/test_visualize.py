@@ -14,7 +14,7 @@ from skimage import data
 
 from exposure_slot.cli import main
 from exposure_slot.errors import OptionError
-from exposure_slot.imageio import from_uint, to_uint
+from exposure_slot.files import from_uint, to_uint
 from exposure_slot.visualize import (
     TITLE_BAR,
     correction_montage,

@@ -18,7 +18,6 @@ import pytest
 from PIL import ExifTags, Image, ImageCms, ImageOps, JpegImagePlugin
 from skimage import data
 
-from exposure_slot import imageio
 from exposure_slot.errors import (
     ImageReadError,
     ImageTooLargeError,
@@ -27,7 +26,15 @@ from exposure_slot.errors import (
     InvalidImageError,
     OptionError,
 )
-from exposure_slot.imageio import ImageData, from_uint, read_image, to_uint, write_image
+from exposure_slot.files import (
+    ImageData,
+    _atomic,
+    _encoders,
+    from_uint,
+    read_image,
+    to_uint,
+    write_image,
+)
 
 # Non-square crops, so a wrong rotation or a swapped axis changes the shape.
 ASTRONAUT = np.ascontiguousarray(data.astronaut()[40:136, 180:308])  # 96×128×3
@@ -682,7 +689,7 @@ def test_uint_input_and_no_like(tmp_path):
 def test_interrupt_during_encoding_leaves_no_file(tmp_path, monkeypatch):
     Image.fromarray(COFFEE).save(tmp_path / "in.png")
     image = read_image(tmp_path / "in.png")
-    original = imageio._save_with_pillow
+    original = _encoders._save_with_pillow
     seen = []
 
     def encode_then_interrupt(f, *args):
@@ -690,24 +697,24 @@ def test_interrupt_during_encoding_leaves_no_file(tmp_path, monkeypatch):
         seen.extend(leftovers(tmp_path))
         raise KeyboardInterrupt  # ...and then the user presses Ctrl-C
 
-    monkeypatch.setattr(imageio, "_save_with_pillow", encode_then_interrupt)
+    monkeypatch.setattr(_encoders, "_save_with_pillow", encode_then_interrupt)
     (tmp_path / "out.jpg").write_bytes(b"previous")
     with pytest.raises(KeyboardInterrupt):
         write_image(tmp_path / "out.jpg", image.rgb, image)
-    assert len(seen) == 1 and imageio._TEMP_NAME.fullmatch(seen[0])
+    assert len(seen) == 1 and _atomic._TEMP_NAME.fullmatch(seen[0])
     assert leftovers(tmp_path) == []
     assert (tmp_path / "out.jpg").read_bytes() == b"previous"  # untouched
 
 
 def test_interrupt_inside_our_png_encoder_leaves_no_file(tmp_path, monkeypatch):
-    original = imageio._png_chunk
+    original = _encoders._png_chunk
 
     def chunk_then_interrupt(f, kind, payload):
         original(f, kind, payload)
         if kind == b"IDAT":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(imageio, "_png_chunk", chunk_then_interrupt)
+    monkeypatch.setattr(_encoders, "_png_chunk", chunk_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         write_image(tmp_path / "out.png", COFFEE16)
     assert list(tmp_path.iterdir()) == []
@@ -753,7 +760,7 @@ def test_disk_full_midway_is_a_write_error_and_leaves_no_file(tmp_path):
 import resource, signal, sys
 import numpy as np
 from exposure_slot.errors import ImageWriteError
-from exposure_slot.imageio import write_image
+from exposure_slot.files import write_image
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
 noise = np.random.default_rng(0).integers(0, 65536, (200, 200, 3), dtype=np.uint16)
@@ -802,7 +809,7 @@ def test_ctrl_c_right_after_the_temporary_file_is_created_leaves_nothing(tmp_pat
         os.close(real_open(path, flags, mode))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(imageio.os, "open", open_then_interrupt)
+    monkeypatch.setattr(_atomic.os, "open", open_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         write_image(tmp_path / "out.png", data.coffee())
     assert list(tmp_path.iterdir()) == []

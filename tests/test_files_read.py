@@ -19,7 +19,7 @@ from PIL import Image
 from skimage import data
 
 from exposure_slot.errors import ImageReadError, InvalidImageError
-from exposure_slot.imageio import read_image, to_uint, write_image
+from exposure_slot.files import read_image, to_uint, write_image
 from exposure_slot.images import to_rgb_float
 
 tifffile = pytest.importorskip("tifffile")
