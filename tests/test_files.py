@@ -113,6 +113,25 @@ def read_cv2_16bit(path: Path) -> np.ndarray:
     return decoded if decoded.ndim == 2 else decoded[..., [2, 1, 0, *range(3, decoded.shape[2])]]
 
 
+def test_reading_and_writing_files_does_not_load_torch(tmp_path):
+    """The command line's start-up imports exposure_slot.files: torch must not come with it."""
+    Image.fromarray(COFFEE).save(tmp_path / "in.png")
+    code = (
+        "import sys\n"
+        "from exposure_slot.files import read_image, write_image\n"
+        "write_image(sys.argv[2], read_image(sys.argv[1]).rgb)\n"
+        "print('torch' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, tmp_path / "in.png", tmp_path / "out.png"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == "False", done.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), COFFEE)
+
+
 # --- quantisation helpers ---------------------------------------------------------------------
 
 
