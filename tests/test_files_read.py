@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import struct
 import time
-import zlib
 from pathlib import Path
 
 import cv2
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from skimage import data
+from test_files import png_chunk
 
 from exposure_slot.errors import ImageReadError, InvalidImageError
 from exposure_slot.files import read_image, to_uint, write_image
@@ -41,11 +41,6 @@ STORE = {
     7: lambda a: np.swapaxes(a[::-1, ::-1], 0, 1),
     8: lambda a: np.rot90(a, -1),
 }
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    crc = struct.pack(">I", zlib.crc32(kind + payload))
-    return struct.pack(">I", len(payload)) + kind + payload + crc
 
 
 def png16(pixels: np.ndarray, *chunks: bytes) -> bytes:
