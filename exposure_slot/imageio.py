@@ -93,7 +93,7 @@ from exposure_slot.errors import (
     InvalidImageError,
     OptionError,
 )
-from exposure_slot.images import pil_gray_values
+from exposure_slot.pixels import pil_gray_values
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",

@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from skimage import data
 
-from exposure_slot import ExposureSlotError, InvalidImageError
-from exposure_slot.images import FLOAT_TOLERANCE
+from exposure_slot import ExposureSlotError, InvalidImageError, OptionError, imageio, pixels
+from exposure_slot.errors import ImageTypeError
+from exposure_slot.pixels import FLOAT_TOLERANCE
 
 PHOTO = data.astronaut()  # 512×512×3 uint8
 STORAGE = ["uint8", "uint16", "float32", "float64", "torch.float32", "torch.float16"]
@@ -119,3 +120,30 @@ def test_right_output_or_a_documented_error(
         return
     assert case.valid
     check_output(case, out)
+
+
+@given(
+    values=st.lists(st.floats(-0.5, 1.5, width=32), min_size=1, max_size=64),
+    dtype=st.sampled_from([np.float16, np.float32, np.float64]),
+    bits=st.sampled_from([8, 16]),
+)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+def test_the_one_quantiser_is_the_files_quantiser(values, dtype, bits) -> None:
+    """pixels.to_uint / from_uint give bit for bit what imageio's give (ties, clipping and
+    every dtype), so files and in-memory images can share them."""
+    x = np.asarray(values, dtype=dtype)
+    for shape in (x.shape, (len(values), 1, 1)):
+        got = pixels.to_uint(x.reshape(shape), bits)
+        assert got.dtype == imageio.to_uint(x, bits).dtype
+        assert np.array_equal(got, imageio.to_uint(x.reshape(shape), bits))
+        assert np.array_equal(pixels.from_uint(got), imageio.from_uint(got))
+
+
+def test_the_one_quantiser_refuses_what_the_files_quantiser_refuses() -> None:
+    assert pixels.to_uint(np.float32(0.5), np.int64(8)) == imageio.to_uint(np.float32(0.5), 8)
+    with pytest.raises(InvalidImageError, match="NaN or infinity"):
+        pixels.to_uint(np.array([0.2, np.nan]), 8)
+    with pytest.raises(OptionError, match="bit_depth must be 8 or 16"):
+        pixels.to_uint(np.zeros(3), 12)
+    with pytest.raises(ImageTypeError, match="uint8 or uint16"):
+        pixels.from_uint(np.zeros(3, dtype=np.int32))

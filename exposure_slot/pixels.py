@@ -1,7 +1,12 @@
-"""In-memory images: PIL / numpy / torch to the network's float batch and back.
+"""In-memory pixel adapters: the only converter between user types and network tensors.
 
-Every public entry point validates here, so a bad array gets a clear library error
-instead of a traceback from deep inside torch. Files are :mod:`exposure_slot.imageio`'s.
+A PIL image, numpy array or torch tensor becomes the network's float batch here, once, and
+the corrected batch goes back into the caller's type here, once. Everything it takes is
+validated here, so a bad array gets a clear library error instead of a traceback from deep
+inside torch; the code that runs the network trusts what it gets. Files are
+:mod:`exposure_slot.imageio`'s, but the facts they share with in-memory images live here
+only: the luma weights (:data:`LUMA`), the quantiser (:func:`to_uint`, :func:`from_uint`)
+and the table of PIL modes (:data:`PIL_MODES`).
 
 Values: integers (uint8, uint16, PIL's 8- and 16-bit modes) are divided by their maximum.
 Floats (numpy float16/32/64, torch float tensors, PIL mode 'F') must be finite and lie in
@@ -22,19 +27,85 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import ImageReadError, ImageTypeError, InvalidImageError
+from .errors import ImageReadError, ImageTypeError, InvalidImageError, OptionError
 
 Restore = Callable[[torch.Tensor], Any]
 
 FLOAT_TOLERANCE: float = 0.25
 """How far outside [0, 1] float pixels may lie and still be accepted (they are then clipped)."""
 
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+"""Rec.601 luma weights of R, G, B, as Pillow's ``convert("L")``: how a corrected colour
+image becomes gray again for a gray input or file."""
+
+PIL_MODES: dict[str, str] = {
+    "RGB": "RGB", "RGBA": "RGBA", "L": "L", "LA": "LA",
+    "1": "L", "La": "LA", "RGBa": "RGBA", "PA": "RGBA",
+    "P": "RGB", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB", "RGBX": "RGB",
+    "I": "I", "F": "F", "I;16": "I;16", "I;16L": "I;16", "I;16B": "I;16", "I;16N": "I;16",
+}  # fmt: skip
+"""Every PIL mode, and the mode its corrected image comes back in ('P' with transparency
+comes back as 'RGBA': a palette cannot hold the correction)."""
+
+WIDE_GRAY_MODES = frozenset(mode for mode, back in PIL_MODES.items() if back in ("I", "F", "I;16"))
+"""Gray modes of more than 8 bits: read by :func:`pil_gray_values`."""
+
+GRAY_MODES = frozenset(mode for mode, back in PIL_MODES.items() if back in ("L", "LA"))
+GRAY_MODES |= WIDE_GRAY_MODES
+"""PIL modes without colour: their corrected image is gray again (:func:`luma`)."""
+
 _INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 _TORCH_FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-_PIL_AS_RGB = ("CMYK", "YCbCr", "LAB", "HSV", "RGBX")
-_PIL_AS = {"P": "RGB", "1": "L", "La": "LA", "RGBa": "RGBA", "PA": "RGBA"}
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """Luma (:data:`LUMA`) of ``…×3`` values, shape ``…``."""
+    return rgb @ LUMA
+
+
+_BLOCK_ELEMENTS = 1 << 18
+"""Samples per block in :func:`to_uint`."""
+
+
+def to_uint(values: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Quantise floats in [0, 1] to uint8 / uint16: clip, scale by 2**bits - 1, round to nearest.
+
+    Ties round to even (``numpy.rint``). NaN or infinite values raise InvalidImageError;
+    a ``bit_depth`` other than 8 or 16 is an OptionError.
+    """
+    dtype = _uint_dtype(bit_depth)
+    values = np.asarray(values)
+    scale = np.float32(np.iinfo(dtype).max)
+    out = np.empty(values.shape, dtype)
+    blocks = (values, out) if values.ndim else (values[None], out[None])
+    # A block of rows at a time: whole-image temporaries of a large photo are fresh memory,
+    # slower to fault in than the arithmetic.
+    rows = max(1, _BLOCK_ELEMENTS // max(1, blocks[0][:1].size))
+    for top in range(0, len(blocks[0]), rows):
+        block = blocks[0][top : top + rows]
+        if not np.isfinite(block).all():
+            raise InvalidImageError("image values contain NaN or infinity; cannot quantise them")
+        blocks[1][top : top + rows] = np.rint(np.clip(block, 0.0, 1.0) * scale)
+    return out
+
+
+def from_uint(values: np.ndarray) -> np.ndarray:
+    """Convert uint8 / uint16 samples to float32 in [0, 1] (divide by 255 or 65535)."""
+    values = np.asarray(values)
+    if values.dtype not in (np.uint8, np.uint16):
+        raise ImageTypeError(f"expected uint8 or uint16 samples, got dtype {values.dtype}")
+    out = values.astype(np.float32)
+    out /= np.float32(np.iinfo(values.dtype).max)
+    return out
+
+
+def _uint_dtype(bit_depth: int) -> type[np.unsignedinteger]:
+    if bit_depth == 8:
+        return np.uint8
+    if bit_depth == 16:
+        return np.uint16
+    raise OptionError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
 
 
 def _check_size(h: int, w: int, what: str) -> None:
@@ -61,33 +132,18 @@ def _check_float_values(x: torch.Tensor | np.ndarray, what: str) -> None:
         )
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    """Rec.601 luma of ``H×W×3`` values (as Pillow's ``convert("L")``), shape ``H×W``."""
-    return rgb @ _LUMA
-
-
 _BLOCK_ROWS = 32
-"""Rows per block in :func:`_convert`: a block's temporaries stay in the CPU cache."""
+"""Rows per block in :func:`_to_float`: a block's temporaries stay in the CPU cache."""
 
 
-def _convert(values: np.ndarray, scale: float, dtype: np.dtype) -> np.ndarray:
-    """``values`` (float32, ``H×W×C``, any memory order) as a C-contiguous array of ``dtype``:
-    integers are ``round(values * scale)``, floats a plain cast. Done a block of rows at a
-    time: several times faster than numpy's whole-array rounding or cast on the
-    channels-first view of a corrected photo (full-size temporaries are fresh memory), which
-    mattered in fast mode at 12-24 MP."""
-    if dtype not in _INT_MAX:
-        result = np.empty(values.shape, dtype)
-        for top in range(0, values.shape[0], _BLOCK_ROWS):
-            result[top : top + _BLOCK_ROWS] = values[top : top + _BLOCK_ROWS]
-        return result
-    source = torch.from_numpy(values)
-    wide = torch.empty(source.shape, dtype=torch.uint8 if dtype == np.uint8 else torch.int32)
-    for top in range(0, source.shape[0], _BLOCK_ROWS):
-        rows = slice(top, top + _BLOCK_ROWS)
-        wide[rows] = source[rows].mul(scale).round_()
-    result = wide.numpy()
-    return result if result.dtype == dtype else result.astype(dtype)
+def _to_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` (float32, ``H×W×C``, any memory order, e.g. the channels-first network
+    output seen as ``H×W×C``) as a C-contiguous array of float ``dtype``, a block of rows at
+    a time: on such a view that is faster than numpy's whole-array cast."""
+    result = np.empty(values.shape, dtype)
+    for top in range(0, values.shape[0], _BLOCK_ROWS):
+        result[top : top + _BLOCK_ROWS] = values[top : top + _BLOCK_ROWS]
+    return result
 
 
 def numpy_to_float(
@@ -141,8 +197,11 @@ def numpy_to_float(
 
     def restore(out: np.ndarray) -> np.ndarray:
         if channels == 1:
-            out = _luma(out)[:, :, None]
-        out = _convert(out, scale, dtype)
+            out = luma(out)[:, :, None]
+        if dtype in _INT_MAX:
+            out = to_uint(out, 8 if dtype == np.uint8 else 16)
+        else:
+            out = _to_float(out, dtype)
         if alpha is not None:
             out = np.concatenate([out, alpha], axis=2)
         return out if out.dtype == given else out.astype(given)
@@ -162,9 +221,10 @@ def _numpy(array: np.ndarray) -> tuple[torch.Tensor, Restore]:
     return batch, back
 
 
-_WIDE_GRAY_MAX = {"I": 65535, "F": 1}
-"""Full scale of PIL's wide gray modes ('I;16*' are 0-65535 like 'I'): one policy for PIL
-images and for files (``imageio.read_image`` uses :func:`pil_gray_values` too)."""
+_WIDE_GRAY_MAX = {"I;16": 65535, "I": 65535, "F": 1}
+"""Full scale of PIL's wide gray modes (by :data:`PIL_MODES`' answer: 'I;16*' are 0-65535
+like 'I'): one policy for PIL images and for files (``imageio.read_image`` uses
+:func:`pil_gray_values` too)."""
 
 
 def pil_gray_values(image: Image.Image, what: str) -> np.ndarray:
@@ -175,7 +235,7 @@ def pil_gray_values(image: Image.Image, what: str) -> np.ndarray:
     rule of this module. ``what`` names the image in error messages.
     """
     mode = image.mode
-    full_scale = _WIDE_GRAY_MAX.get("I" if mode.startswith("I;16") else mode)
+    full_scale = _WIDE_GRAY_MAX.get(PIL_MODES.get(mode, ""))
     if full_scale is None:
         raise ImageTypeError(f"{what}: mode {mode!r} is not a wide gray mode")
     values = np.asarray(image)
@@ -200,11 +260,11 @@ def _pil_wide_gray(image: Image.Image) -> tuple[np.ndarray, Callable[[np.ndarray
     gray = pil_gray_values(image, "PIL image")
 
     def back(out: np.ndarray) -> Image.Image:
-        lum = _luma(out)
+        lum = luma(out)
         if mode == "F":
-            return Image.fromarray(lum.astype(np.float32))
-        values = np.round(lum * 65535.0)
-        return Image.fromarray(values.astype(np.uint16 if mode.startswith("I;16") else np.int32))
+            return Image.fromarray(lum)
+        values = to_uint(lum, 16)
+        return Image.fromarray(values if PIL_MODES[mode] == "I;16" else values.astype(np.int32))
 
     return np.repeat(gray[:, :, None], 3, axis=2), back
 
@@ -219,12 +279,12 @@ def pil_to_float(image: Image.Image) -> tuple[np.ndarray, Callable[[np.ndarray],
     'I' is read as 0-65535 (values outside refused), 'F' as a float image.
     """
     mode = image.mode
-    if mode.startswith("I;16") or mode in ("I", "F"):
+    if mode in WIDE_GRAY_MODES:
         return _pil_wide_gray(image)
-    target = _PIL_AS.get(mode, "RGB" if mode in _PIL_AS_RGB else mode)
+    target = PIL_MODES.get(mode)
     if mode == "P" and "transparency" in image.info:
         target = "RGBA"
-    if target not in ("L", "LA", "RGB", "RGBA"):
+    if target is None:
         raise ImageTypeError(f"PIL image mode {mode!r} is not supported")
     try:
         image = image if target == mode else image.convert(target)
