@@ -113,8 +113,9 @@ def _check_size(h: int, w: int, what: str) -> None:
         raise InvalidImageError(f"{what} is empty ({h}×{w} pixels)")
 
 
-def _check_float_values(x: torch.Tensor | np.ndarray, what: str) -> None:
-    """Refuse NaN, infinity and values further than FLOAT_TOLERANCE outside [0, 1].
+def _check_float_values(x: torch.Tensor | np.ndarray, what: str) -> tuple[float, float]:
+    """Refuse NaN, infinity and values further than FLOAT_TOLERANCE outside [0, 1]; return
+    the minimum and maximum.
 
     Minimum and maximum carry any NaN or infinity, so two passes over the pixels suffice.
     """
@@ -130,6 +131,7 @@ def _check_float_values(x: torch.Tensor | np.ndarray, what: str) -> None:
             f"(up to {FLOAT_TOLERANCE} outside it is clipped); scale them first, e.g. divide "
             "0-255 values by 255, or pass 8-bit data as uint8"
         )
+    return lo, hi
 
 
 _BLOCK_ROWS = 32
@@ -184,7 +186,7 @@ def numpy_to_float(
     dtype, scale = array.dtype, _INT_MAX.get(array.dtype, 1.0)
     if dtype in _FLOATS:
         _check_float_values(array, f"{what} ({dtype})")
-    colour = array[:, :, :3] if channels >= 3 else np.repeat(array[:, :, :1], 3, axis=2)
+    colour = array[:, :, :3] if channels >= 3 else np.broadcast_to(array[:, :, :1], (h, w, 3))
     # Stored channels first (the network's layout), seen as H×W×3: no transposing copy later.
     planes = np.empty((3, h, w), np.float32)
     np.divide(colour.transpose(2, 0, 1), np.float32(scale), out=planes, dtype=np.float32)
@@ -250,7 +252,7 @@ def pil_gray_values(image: Image.Image, what: str) -> np.ndarray:
             f"as 0-{full_scale} (16-bit data); scale them into that range, or to a float image "
             "in [0, 1] (mode F)"
         )
-    return (values.astype(np.float32) / np.float32(full_scale)).astype(np.float32, copy=False)
+    return np.divide(values, np.float32(full_scale), dtype=np.float32)
 
 
 def _pil_wide_gray(image: Image.Image) -> tuple[np.ndarray, Callable[[np.ndarray], Image.Image]]:
@@ -266,7 +268,7 @@ def _pil_wide_gray(image: Image.Image) -> tuple[np.ndarray, Callable[[np.ndarray
         values = to_uint(lum, 16)
         return Image.fromarray(values if PIL_MODES[mode] == "I;16" else values.astype(np.int32))
 
-    return np.repeat(gray[:, :, None], 3, axis=2), back
+    return np.broadcast_to(gray[:, :, None], (*gray.shape, 3)), back
 
 
 def pil_to_float(image: Image.Image) -> tuple[np.ndarray, Callable[[np.ndarray], Image.Image]]:
@@ -347,13 +349,16 @@ def _tensor(tensor: torch.Tensor) -> tuple[torch.Tensor, Restore]:
     if tensor.ndim == 4 and tensor.shape[0] == 0:
         raise InvalidImageError("torch image batch is empty")
     tensor_data = tensor.detach()
-    _check_float_values(tensor_data, f"torch image ({tensor.dtype})")
-    batch = tensor_data.float().clamp(0, 1)
+    lo, hi = _check_float_values(tensor_data, f"torch image ({tensor.dtype})")
+    # float32 in [0, 1] is used as it is (never written to); else one converted copy
+    batch = tensor_data.float()
+    if lo < 0 or hi > 1:
+        batch = batch.clamp(0, 1) if batch is tensor_data else batch.clamp_(0, 1)
     batch = batch[None] if tensor.ndim == 3 else batch
     device, dtype, single = tensor.device, tensor.dtype, tensor.ndim == 3
 
     def back(out: torch.Tensor) -> torch.Tensor:
-        out = out.to(device=device, dtype=dtype)
+        out = out.to(device=device, dtype=dtype, memory_format=torch.contiguous_format)
         if out.is_inference():  # an inference-mode tensor cannot enter autograd: copy it
             out = out.clone()
         return out[0] if single else out
