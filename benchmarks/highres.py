@@ -101,8 +101,9 @@ def run_case(
     dtype: str | None = None,
 ) -> tuple[np.ndarray, dict]:
     """One correction of ``img`` in ``mode``, timed after a warm-up."""
-    from exposure_slot import ExposureCorrector, images
-    from exposure_slot.corrector import pad_to_multiple
+    from exposure_slot import ExposureCorrector
+    from exposure_slot import pixels as images
+    from exposure_slot.highres.pipeline import pad_to_multiple
 
     corrector = ExposureCorrector(weights, device="cpu", dtype=dtype)
 

@@ -563,7 +563,7 @@ def _box(x: torch.Tensor, radius: int, top: int = 0, height: int | None = None) 
     ``x`` holds rows ``top ..`` of an image of ``height`` rows (default: all of them); rows
     whose windows reach beyond ``x`` without reaching the image border come out wrong, and
     the caller drops them. Separable sums by depthwise convolutions in channels-last layout
-    (on CPU several times faster than average pooling), divided by the number of image
+    (on CPU faster than average pooling), divided by the number of image
     pixels in each window.
     """
     channels, (h, w) = x.shape[1], x.shape[-2:]
@@ -613,7 +613,7 @@ def _blend_matrix(lo: torch.Tensor, hi: torch.Tensor, weight: torch.Tensor, n: i
     """Rows ``(1 - weight)·src[lo] + weight·src[hi]`` as a (len(lo), n) matrix.
 
     Interpolating a strip's rows by one small matrix product over the source rows it needs
-    is on CPU several times faster than gathering both source rows and blending them.
+    is on CPU faster than gathering both source rows and blending them.
     """
     matrix = weight.new_zeros(len(lo), n)
     index = torch.arange(len(lo), device=lo.device)
