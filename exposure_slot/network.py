@@ -303,7 +303,8 @@ class ModelFacts:
 
     def padded_size(self, height: int, width: int) -> tuple[int, int]:
         """The size the network runs at for an image of ``height × width``: each side
-        rounded up to :attr:`size_multiple`, at least :attr:`min_side`."""
+        rounded up to :attr:`size_multiple`, at least :attr:`min_side`. Plans count these
+        pixels: a 1-pixel-high strip costs :attr:`min_side` rows."""
 
         def pad(side: int) -> int:
             return max(side + -side % self.size_multiple, self.min_side)

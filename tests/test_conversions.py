@@ -18,6 +18,8 @@ import pytest
 import torch
 from PIL import Image
 
+from exposure_slot import pixels
+
 CONVERTED_IN = ("numpy_to_float", "_tensor")
 """The functions that turn user pixels into the network's float batch."""
 CONVERTED_OUT = ("to_uint", "_to_float", "_tensor.<locals>.back")
@@ -97,3 +99,11 @@ def test_a_float32_tensor_in_range_is_not_copied_in(corrector, astronaut) -> Non
         torch.Tensor.to = original  # type: ignore[method-assign]
     assert tensor.data_ptr() in seen  # the pass was handed the caller's pixels
     assert torch.equal(tensor, before) and out.is_contiguous() and out.shape == tensor.shape
+
+
+def test_the_one_pil_mode_table_covers_pillow() -> None:
+    """Every Pillow mode is in the table; its gray modes are Pillow's modes based on L."""
+    assert set(pixels.PIL_MODES) == set(Image.MODES)
+    assert set(pixels.PIL_MODES.values()) <= {"L", "LA", "RGB", "RGBA", "I", "F", "I;16"}
+    assert {m for m in Image.MODES if Image.getmodebase(m) == "L"} == pixels.GRAY_MODES
+    assert {"I", "F", "I;16", "I;16B", "I;16L", "I;16N"} == pixels.WIDE_GRAY_MODES

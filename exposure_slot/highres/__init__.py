@@ -35,6 +35,7 @@ from ..options import Options
 log = logging.getLogger("exposure_slot")
 
 DEFAULT_OPTIONS = Options()
+"""What :func:`plan` assumes when it is given no options."""
 
 EXACT_PIXEL_BUDGET = {"cpu": 4_000_000, "mps": 8_000_000, "cuda": 24_000_000}
 """Largest image (pixels) that ``auto`` runs exactly, per device type: exact mode's time

@@ -288,9 +288,14 @@ class Photo(Protocol):
     @property
     def device(self) -> torch.device: ...
 
-    def downscale(self, size: tuple[int, int]) -> torch.Tensor: ...
+    def downscale(self, size: tuple[int, int]) -> torch.Tensor:
+        """The proxy: (N, 3, h, w) float in [0, 1], area-averaged to ``size``."""
+        ...
 
-    def strips(self, grid: torch.Tensor) -> tuple[Reader, Writer, torch.Tensor]: ...
+    def strips(self, grid: torch.Tensor) -> tuple[Reader, Writer, torch.Tensor]:
+        """How :func:`_apply` reads and writes the photo's strips for coefficients ``grid``
+        (on the photo's device), and the tensor the writer fills."""
+        ...
 
     def whole(self, proxy_out: torch.Tensor) -> torch.Tensor:
         """The photo's output from a clipped correction at its own size."""
