@@ -358,7 +358,7 @@ def _tensor(tensor: torch.Tensor) -> tuple[torch.Tensor, Restore]:
     device, dtype, single = tensor.device, tensor.dtype, tensor.ndim == 3
 
     def back(out: torch.Tensor) -> torch.Tensor:
-        out = out.to(device=device, dtype=dtype, memory_format=torch.contiguous_format)
+        out = out.to(device=device, dtype=dtype)
         if out.is_inference():  # an inference-mode tensor cannot enter autograd: copy it
             out = out.clone()
         return out[0] if single else out

@@ -70,7 +70,9 @@ def network_pass(
     progress: bool,
     weights: str,
 ) -> NetOutput:
-    """``net`` on ``batch`` on ``device``, padded, cropped back and clipped to [0, 1].
+    """``net`` on ``batch`` on ``device``, padded, cropped back and clipped to [0, 1]: a
+    contiguous float32 ``B×3×H×W`` batch (the pixel adapters' and the blend's arithmetic
+    depends on the layout, so it is always this one).
 
     Exact mode uses the plan's tile size and kept tokens, fast mode keeps each (proxy) image
     in one tile. The images of a batch go through one at a time: a plan's memory budget is
@@ -87,13 +89,14 @@ def network_pass(
         result = out.image[..., :h, :w].float()
         if not all(math.isfinite(v) for v in torch.aminmax(result)):
             raise _overflow(net, weights)
-        result.clamp_(0, 1)
-        if batch.shape[0] == 1:
-            image = result
-        else:
-            if image is None:
-                image = torch.empty(batch.shape, dtype=torch.float32, device=device)
+        if image is None:  # contiguous, whatever layout the stages left
+            single = batch.shape[0] == 1 and result.is_contiguous()
+            image = (
+                result if single else torch.empty(batch.shape, dtype=torch.float32, device=device)
+            )
+        if image is not result:
             image[index : index + 1] = result
+        image[index : index + 1].clamp_(0, 1)
         maps.append(out.maps)
         del one, out, result
     return NetOutput(image, [torch.cat(level) for level in zip(*maps, strict=True)])
