@@ -100,13 +100,18 @@ def tiles(height: int, width: int, size: int, halo: int) -> Iterator[Tile]:
 
 
 def _local(
-    fn: Callable[..., Tensor], inputs: Sequence[tuple[Tensor, int]], scale: int, halo: int
+    fn: Callable[..., Tensor],
+    inputs: Sequence[tuple[Tensor, int]],
+    scale: int,
+    halo: int,
+    layout: torch.memory_format = CHANNELS_LAST,
 ) -> Tensor:
     """``fn``, a local stage of the network, applied stage tile by stage tile.
 
     ``inputs`` pairs each input with its scale (1, 2 or 4: full, half or quarter
-    resolution); the output has 1/``scale`` resolution. ``halo`` (input pixels, a multiple
-    of 4) must cover the stage's receptive field, so each tile's interior is exact.
+    resolution); the output has 1/``scale`` resolution, in memory ``layout`` when it is
+    assembled from several stage tiles. ``halo`` (input pixels, a multiple of 4) must cover
+    the stage's receptive field, so each tile's interior is exact.
     """
     first, first_scale = inputs[0]
     b, h, w = first.shape[0], first.shape[-2] * first_scale, first.shape[-1] * first_scale
@@ -117,7 +122,7 @@ def _local(
             return y
         if out is None:
             size = (b, y.shape[1], h // scale, w // scale)
-            out = torch.empty(size, dtype=y.dtype, device=y.device, memory_format=CHANNELS_LAST)
+            out = torch.empty(size, dtype=y.dtype, device=y.device, memory_format=layout)
         t.put(out, y, scale)
     assert out is not None
     return out
@@ -130,13 +135,15 @@ def _skips(net: ExposureSlotNet, x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _decode(net: ExposureSlotNet, f: Tensor, c1: Tensor, c2: Tensor, x: Tensor) -> Tensor:
-    """FFN and decoder, from the attention output ``f``, the skips and the input."""
+    """FFN and decoder, from the attention output ``f``, the skips and the input; the
+    output is assembled in the image's usual (contiguous) layout."""
 
     def half(f: Tensor, c2: Tensor) -> Tensor:
         return net.decode_half(net.block.feed_forward(f), c2)
 
     u2 = _local(half, [(f, TOKEN_SCALE), (c2, 2)], 2, UP_HALF_HALO)
-    return _local(net.decode_full, [(u2, 2), (c1, 1), (x, 1)], 1, UP_FULL_HALO)
+    inputs = [(u2, 2), (c1, 1), (x, 1)]
+    return _local(net.decode_full, inputs, 1, UP_FULL_HALO, torch.contiguous_format)
 
 
 def _attend_in_chunks(
