@@ -101,13 +101,13 @@ def run_case(
     dtype: str | None = None,
 ) -> tuple[np.ndarray, dict]:
     """One correction of ``img`` in ``mode``, timed after a warm-up."""
-    from exposure_slot import ExposureCorrector, images
-    from exposure_slot.corrector import pad_to_multiple
+    from exposure_slot import ExposureCorrector, pixels
+    from exposure_slot.highres.pipeline import pad_to_multiple
 
     corrector = ExposureCorrector(weights, device="cpu", dtype=dtype)
 
     def whole(image: np.ndarray) -> np.ndarray:
-        batch, restore = images.to_batch(image)
+        batch, restore = pixels.to_batch(image)
         h, w = batch.shape[-2:]
         with torch.inference_mode():
             out = corrector.net(pad_to_multiple(batch)).image[..., :h, :w].clamp(0, 1)

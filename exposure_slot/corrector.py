@@ -3,12 +3,15 @@
 A thin wrapper in the spirit of Real-ESRGAN's ``RealESRGANer``, without its gaps: weights
 are verified, errors are raised (never swallowed), and large images go through exact
 tiling or the fast proxy path of :mod:`exposure_slot.highres` instead of seamed tiles.
+
+The corrector holds the weights, the device and the lock, and dispatches: the options are
+checked once (:class:`~exposure_slot.options.Options`), the image converted once each way
+(:mod:`exposure_slot.pixels`), and :mod:`exposure_slot.highres` plans and runs the pass.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import numbers
 import threading
 from collections.abc import Sequence
@@ -21,20 +24,19 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import highres, images
+from . import highres, pixels
 from .errors import (
-    CompileError,
     ExposureSlotError,
     ImageTypeError,
     InvalidImageError,
     OptionError,
     UnsupportedPrecisionError,
-    WeightsError,
 )
-from .highres import Plan, fast, padded_size
-from .highres.exact import exact_forward
-from .network import ExposureSlotNet, NetOutput
-from .strength import blend, check_strength
+from .highres import Plan, fast
+from .highres.pipeline import Network, network_pass, run
+from .network import DESCRIPTOR, ExposureSlotNet, NetOutput
+from .options import Options
+from .strength import blend
 from .weights import WeightsInfo, load_manifest, load_weights, save_folder
 from .weights.card import card_info, write_card
 
@@ -106,7 +108,7 @@ def resolve_precision(device: torch.device, dtype: torch.dtype | str | None) -> 
         dtype = names[dtype]
     if dtype is None:
         return torch.float16 if device.type == "cuda" else torch.float32
-    if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+    if dtype not in DESCRIPTOR.precisions:
         raise UnsupportedPrecisionError(
             f"dtype {dtype} is not supported: use torch.float32, torch.float16 or torch.bfloat16"
         )
@@ -136,36 +138,22 @@ def resolve_proxy_precision(device: torch.device, dtype: torch.dtype | str | Non
     """The compute dtype of the fast path's proxy pass.
 
     The dtype asked for, if any; by default the exact pass's dtype, except on a CPU with
-    native bfloat16 (:func:`native_bfloat16`): there bfloat16, which takes 0.37-0.40 of
-    float32's time, is visually identical to it (benchmarks/precision.py) and moved fast
-    mode's distance from exact mode by at most 1 dB on the README's 12 MP photos
-    (benchmarks/fast_gap.py). Exact mode stays float32: its contract is the whole-image
-    float32 answer within 1e-3.
+    native bfloat16 (:func:`native_bfloat16`): there bfloat16 is much faster than float32
+    and visually identical to it (benchmarks/precision.py and benchmarks/fast_gap.py
+    measure both). Exact mode stays float32: its contract is the whole-image float32
+    answer within 1e-3.
     """
     if dtype is None and native_bfloat16(device):
         return torch.bfloat16
     return resolve_precision(device, dtype)
 
 
-def pad_to_multiple(x: torch.Tensor) -> torch.Tensor:
-    """Pad right and bottom to :func:`~exposure_slot.highres.padded_size`.
-
-    Reflect padding as in the authors' test procedure; replicate where reflect is
-    impossible (padding not smaller than the side).
-    """
-    h, w = x.shape[-2:]
-    ph, pw = (padded - side for padded, side in zip(padded_size(h, w), (h, w), strict=True))
-    if ph == 0 and pw == 0:
-        return x
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
-
-
 @dataclass
 class SlotMaps:
     """Per-pixel soft slot assignments of the final iteration, one array per level.
 
-    ``native[i]`` is ``K×ceil(H/4)×ceil(W/4)`` (the network's own resolution); ``levels[i]``
+    ``native[i]`` is ``K×ceil(H/4)×ceil(W/4)`` (the network's token grid,
+    ``DESCRIPTOR.token_grid``); ``levels[i]``
     is the same resized to the input's ``H×W``. Over ``K`` each sums to 1 per pixel.
     """
 
@@ -184,7 +172,7 @@ class SlotMaps:
         maps = self._level(level)
         if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha <= 1:
             raise OptionError(f"alpha must be a number from 0 to 1, not {alpha!r}")
-        rgb = images.to_rgb_float(image)
+        rgb = pixels.to_rgb_float(image)
         if rgb.shape[:2] != maps.shape[1:]:
             raise InvalidImageError(
                 f"image is {rgb.shape[1]}×{rgb.shape[0]} but the slot maps were made from a "
@@ -295,11 +283,11 @@ class ExposureCorrector:
         """Correct one image or a list (tuple) of images, returning the same type(s).
 
         PIL images keep their mode (alpha passed through; see
-        :func:`exposure_slot.images.pil_to_float` for palette, CMYK and other modes); numpy
+        :func:`exposure_slot.pixels.pil_to_float` for palette, CMYK and other modes); numpy
         ``H×W``, ``H×W×1``, ``H×W×3`` and ``H×W×4`` arrays keep layout, dtype and range
         (uint8, uint16, float16, float32, float64); torch ``3×H×W`` or ``B×3×H×W`` float
         tensors stay on their device and dtype. Float input must lie in [0, 1]: values up to
-        ``images.FLOAT_TOLERANCE`` outside are clipped, further ones raise InvalidImageError,
+        ``pixel_values.FLOAT_TOLERANCE`` outside are clipped, further ones raise InvalidImageError,
         as do NaN, infinity, empty images and wrong shapes; unsupported types and dtypes raise
         ImageTypeError. A bad list item's error names its index.
 
@@ -312,38 +300,20 @@ class ExposureCorrector:
         ``strength`` says how much of the correction to apply: 0 returns the image, 1 the
         network's correction, values between a perceptually even step towards it, up to
         :data:`~exposure_slot.strength.MAX_STRENGTH` further (see :mod:`exposure_slot.strength`).
+        The options are checked once per call (:class:`~exposure_slot.options.Options`).
         """
-        strength = check_strength(strength)
-        if isinstance(image, (list, tuple)):
-            options = {
-                "mode": mode,
-                "tile_size": tile_size,
-                "proxy_size": proxy_size,
-                "max_memory": max_memory,
-                "strength": strength,
-            }
-            results = []
-            for index, item in enumerate(image):
-                if isinstance(item, (list, tuple)):
-                    raise ImageTypeError(f"image list item {index} is itself a list or tuple")
-                try:
-                    results.append(self(item, progress=progress, **options))
-                except ExposureSlotError as exc:
-                    raise type(exc)(f"image list item {index}: {exc}") from exc
-            return results if isinstance(image, list) else tuple(results)
-        how = self.plan(
-            image, mode=mode, tile_size=tile_size, proxy_size=proxy_size, max_memory=max_memory
-        )
-        photo = images.uint8_rgb(image) if how.mode == "fast" and strength == 1 else None
-        if photo is not None and max(photo[0].shape[:2]) > how.proxy_size:
-            rgb, restore = photo
-            return restore(self._fast_uint8(rgb, how, progress))
-        batch, restore = images.to_batch(image)
-        # A tensor batch may be the caller's own; any other is a private copy, which the fast
-        # path may overwrite unless the blend below still needs it.
-        private = not isinstance(image, torch.Tensor) and strength == 1
-        out = self._correct(batch, how, progress, overwrite=private).image
-        return restore(blend(batch.to(out.device), out, strength))
+        options = Options(mode, tile_size, proxy_size, max_memory, strength, progress)
+        if not isinstance(image, (list, tuple)):
+            return self._correct(image, options)
+        results = []
+        for index, item in enumerate(image):
+            if isinstance(item, (list, tuple)):
+                raise ImageTypeError(f"image list item {index} is itself a list or tuple")
+            try:
+                results.append(self._correct(item, options))
+            except ExposureSlotError as exc:
+                raise type(exc)(f"image list item {index}: {exc}") from exc
+        return results if isinstance(image, list) else tuple(results)
 
     def plan(
         self,
@@ -355,12 +325,7 @@ class ExposureCorrector:
         max_memory: int | None = None,
     ) -> Plan:
         """How ``image`` will be processed (mode, tile or proxy size, and why)."""
-        h, w = images.image_size(image)
-        how = highres.plan(
-            h, w, self.device, self.dtype, mode, tile_size, proxy_size, max_memory, self.proxy_dtype
-        )
-        highres.log.info("exposure-slot: %s", how)
-        return how
+        return self._plan(image, Options(mode, tile_size, proxy_size, max_memory))
 
     def slot_maps(
         self, image: Any, *, mode: str = "auto", proxy_size: int | None = None
@@ -370,107 +335,64 @@ class ExposureCorrector:
         ``native`` maps have the resolution of the network's pass: a quarter of the image,
         or of the proxy when the fast path is used (large images in ``auto`` mode).
         """
-        how = self.plan(image, mode=mode, proxy_size=proxy_size)
-        batch, _ = images.to_batch(image)
+        how = self._plan(image, Options(mode, proxy_size=proxy_size))
+        batch, _ = pixels.to_batch(image)
         if batch.shape[0] != 1:
             raise OptionError("slot_maps takes one image, not a batch")
         h, w = batch.shape[-2:]
-        out = self._correct(batch, how, progress=False)
+        out = run(how, fast.FloatPhoto(batch.to(self.device)), self._network(how, False))
         ph, pw = out.pass_size
+        stride = DESCRIPTOR.token_stride
+        grid_h, grid_w = (side // stride for side in DESCRIPTOR.padded_size(ph, pw))
+        rows, cols = DESCRIPTOR.token_grid(ph, pw)
         native, levels = [], []
         for attn in out.maps:
-            grid_h, grid_w = (side // 4 for side in padded_size(ph, pw))
             grid = attn[0].float().reshape(-1, grid_h, grid_w)
-            native.append(grid[:, : -(-ph // 4), : -(-pw // 4)].cpu().numpy())
-            full = F.interpolate(grid[None], scale_factor=4, mode="bilinear")[:, :, :ph, :pw]
+            native.append(grid[:, :rows, :cols].cpu().numpy())
+            full = F.interpolate(grid[None], scale_factor=stride, mode="bilinear")[:, :, :ph, :pw]
             if (ph, pw) != (h, w):
                 full = F.interpolate(full, size=(h, w), mode="bilinear", antialias=True)
             levels.append(full[0].cpu().numpy())
         return SlotMaps(native=native, levels=levels)
 
-    def _correct(
-        self, batch: torch.Tensor, how: Plan, progress: bool, overwrite: bool = False
-    ) -> _Result:
-        """Run the plan on a ``B×3×H×W`` float batch; output cropped and clipped.
-        ``overwrite``: the fast path may write its output over ``batch`` (saves a
-        full-size buffer)."""
-        if how.mode == "fast":
-            size = fast.proxy_size(*batch.shape[-2:], long_side=how.proxy_size)
-            proxy = fast.downscale(batch, size)
-            small = self._network(proxy, None, None, progress, self._proxy_net)
-            full = batch.to(small.image.device)
-            full = fast.transfer(full, proxy, small.image, out=full if overwrite else None)
-            return _Result(full.to(batch.device), small.maps, size)
-        out = self._network(batch, how.tile_size, how.live_tokens, progress)
-        return _Result(out.image, out.maps, tuple(batch.shape[-2:]))
+    def _plan(self, image: Any, options: Options) -> Plan:
+        """:func:`exposure_slot.highres.plan` for ``image``'s size, logged."""
+        h, w = pixels.image_size(image)
+        how = highres.plan(h, w, self.device, self.dtype, options, self.proxy_dtype)
+        highres.log.info("exposure-slot: %s", how)
+        return how
 
-    def _fast_uint8(self, rgb: torch.Tensor, how: Plan, progress: bool) -> torch.Tensor:
-        """The fast path on an ``H×W×3`` uint8 photo, larger than the proxy, in strips: the
-        same arithmetic as for its float batch without full-size float copies."""
-        size = fast.proxy_size(*rgb.shape[:2], long_side=how.proxy_size)
-        proxy = fast.downscale_uint8(rgb, size)
-        small = self._network(proxy, None, None, progress, self._proxy_net)
-        return fast.transfer_uint8(rgb.to(small.image.device), proxy, small.image).cpu()
+    def _correct(self, image: Any, options: Options) -> Any:
+        """One image: planned, converted once in, corrected, converted once out.
 
-    def _network(
-        self,
-        batch: torch.Tensor,
-        tile_size: int | None,
-        live_tokens: int | None,
-        progress: bool,
-        net: ExposureSlotNet | None = None,
-    ) -> NetOutput:
-        """``net`` (default: the exact pass's) on ``batch`` (padded as the authors do), cropped
-        back and clipped; ``tile_size`` None keeps each padded image in one tile;
-        ``live_tokens``: see :func:`exposure_slot.highres.exact.exact_forward`. The images
-        of a batch go through one at a time: a plan's memory budget is for one image."""
-        net = self.net if net is None else net
-        h, w = batch.shape[-2:]
-        with self._lock, torch.inference_mode():
-            image = torch.empty(batch.shape, dtype=torch.float32, device=self.device)
-            maps: list[list[torch.Tensor]] = []
-            for index in range(batch.shape[0]):
-                one = batch[index : index + 1].to(self.device, net.conv_in.weight.dtype)
-                out = self._forward(net, pad_to_multiple(one), tile_size, live_tokens, progress)
-                result = out.image[..., :h, :w].float()
-                if not all(math.isfinite(v) for v in torch.aminmax(result)):
-                    raise self._overflow(net)
-                image[index : index + 1] = result.clamp_(0, 1)
-                maps.append(out.maps)
-                del one, out, result
-        return NetOutput(image, [torch.cat(level) for level in zip(*maps, strict=True)])
+        An 8-bit RGB photo larger than the fast path's proxy stays 8-bit (read and written a
+        strip at a time, :class:`~exposure_slot.highres.fast.Uint8Photo`); any other image
+        becomes a float batch. A batch the caller does not hold (anything but a tensor) may
+        receive the fast path's output in place, unless the blend still needs it.
+        """
+        how = self._plan(image, options)
+        network = self._network(how, options.progress)
+        strength = options.strength
+        photo = pixels.uint8_rgb(image) if how.mode == "fast" and strength == 1 else None
+        if photo is not None and max(photo[0].shape[:2]) > how.proxy_size:
+            rgb, restore = photo
+            return restore(run(how, fast.Uint8Photo(rgb.to(self.device)), network).image.cpu())
+        batch, restore = pixels.to_batch(image)
+        full = batch.to(self.device) if how.mode == "fast" else batch
+        private = not isinstance(image, torch.Tensor) and strength == 1
+        out = run(how, fast.FloatPhoto(full, full if private else None), network).image
+        return restore(blend(batch.to(out.device), out, strength))
 
-    @staticmethod
-    def _forward(
-        net: ExposureSlotNet,
-        x: torch.Tensor,
-        tile_size: int | None,
-        live_tokens: int | None,
-        progress: bool,
-    ) -> NetOutput:
-        """:func:`exact_forward` on one padded image; a failure of ``torch.compile`` inside it
-        becomes a CompileError."""
-        try:
-            return exact_forward(
-                net, x, tile_size or max(x.shape[-2:]), live_tokens=live_tokens, progress=progress
-            )
-        except Exception as exc:
-            if not type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
-                raise
-            first_line = (str(exc).strip().splitlines() or [""])[0]
-            raise CompileError(
-                f"torch.compile failed on this machine ({type(exc).__name__}: "
-                f"{first_line}); run without compile=True / --compile"
-            ) from exc
+    def _network(self, how: Plan, progress: bool) -> Network:
+        """The network pass ``how`` needs (the proxy's precision in fast mode) on this
+        corrector's device, serialised by its lock."""
+        net = self._proxy_net if how.mode == "fast" else self.net
 
-    def _overflow(self, net: ExposureSlotNet) -> ExposureSlotError:
-        """The error for a pass that gave NaN or infinity: damaged or out-of-range weights
-        in float32, or a range the reduced precision cannot hold."""
-        dtype = net.conv_in.weight.dtype
-        what = f"the network (weights {self.weights_info.name!r}, {dtype}) gave NaN or infinite "
-        if dtype == torch.float32:
-            return WeightsError(what + "values: the weights are damaged or out of range")
-        return UnsupportedPrecisionError(what + "values: use dtype=torch.float32")
+        def network(batch: torch.Tensor) -> NetOutput:
+            with self._lock, torch.inference_mode():
+                return network_pass(net, batch, self.device, how, progress, self.weights_info.name)
+
+        return network
 
 
 def _card_source(info: WeightsInfo) -> str:
@@ -481,10 +403,3 @@ def _card_source(info: WeightsInfo) -> str:
     if entry is not None and entry.bundled:
         return f"'{info.name}', bundled with exposure-slot"
     return f"{Path(info.source).name} (a local file)"
-
-
-@dataclass
-class _Result:
-    image: torch.Tensor
-    maps: list[torch.Tensor]
-    pass_size: tuple[int, int]

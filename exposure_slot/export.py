@@ -1,11 +1,12 @@
 """Export a network to ONNX, for apps and runtimes that do not run PyTorch.
 
 The exported graph is one whole-image pass of the network in float32: ``image`` (``B×3×H×W``
-RGB in [0, 1], ``H`` and ``W`` multiples of :attr:`ExposureSlotNet.SIZE_MULTIPLE`, any batch)
+RGB in [0, 1], ``H`` and ``W`` multiples of the descriptor's ``size_multiple``, any batch)
 in; ``corrected`` (same shape, clipped to [0, 1]) and one soft slot map per level
-(``B×K×H/4·W/4``, summing to 1 over ``K``) out. What it does not do, unlike
-:class:`ExposureCorrector`: pad to the size multiple, exact tiling or fast mode for large
-photos, or half precision. Needs the ``onnx`` extra (``pip install "exposure-slot[onnx]"``).
+(``B×K×H/s×W/s`` for the descriptor's ``token_stride`` s, summing to 1 over ``K``) out.
+What it does not do, unlike :class:`ExposureCorrector`: pad to the size multiple, exact
+tiling or fast mode for large photos, or half precision. Needs the ``onnx`` extra
+(``pip install "exposure-slot[onnx]"``).
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ class _Graph(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         out = self.net(x)
         b, _, h, w = x.shape
-        m = self.net.SIZE_MULTIPLE
-        maps = [a.reshape(b, a.shape[1], h // m, w // m) for a in out.maps]  # B×K×N -> grid
+        s = self.net.descriptor.token_stride
+        maps = [a.reshape(b, a.shape[1], h // s, w // s) for a in out.maps]  # B×K×N -> grid
         return (out.image.clamp(0, 1), *maps)
 
 
@@ -72,8 +73,9 @@ def export_onnx(weights: Any, path: str | os.PathLike[str], *, overwrite: bool =
     names = [OUTPUT, *map_names(net)]
     spatial = {0: "batch", 2: "height", 3: "width"}
     dynamic = {INPUT: spatial, OUTPUT: spatial}
-    dynamic |= {name: {0: "batch", 2: "height/4", 3: "width/4"} for name in names[1:]}
-    multiple = ExposureSlotNet.SIZE_MULTIPLE
+    multiple, stride = net.descriptor.size_multiple, net.descriptor.token_stride
+    grid = {0: "batch", 2: f"height/{stride}", 3: f"width/{stride}"}
+    dynamic |= {name: grid for name in names[1:]}
     example = torch.rand(1, 3, 4 * multiple, 6 * multiple)
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -100,7 +102,7 @@ def export_onnx(weights: Any, path: str | os.PathLike[str], *, overwrite: bool =
         "opset": str(OPSET),
         "input": f"{INPUT}: B×3×H×W float32 RGB in [0, 1]; H and W multiples of {multiple}",
         "outputs": f"{OUTPUT}: B×3×H×W in [0, 1] (clipped); "
-        + "; ".join(f"{name}: B×K×H/{multiple}×W/{multiple} soft slot map" for name in names[1:]),
+        + "; ".join(f"{name}: B×K×H/{stride}×W/{stride} soft slot map" for name in names[1:]),
         "not_included": "padding to the size multiple, exact tiling and fast mode for large "
         "photos, half precision: a whole-image float32 pass",
     }

@@ -6,14 +6,19 @@ level of 7 sub-slots, optionally by a third level of 10), and the learnt per-slo
 modulate the values of a channel ("transposed") attention.
 
 Every operation is per pixel or a convolution with a small receptive field, except a few
-sums over all pixels (the slot updates and the channel-attention statistics). Those sums go
-through a ``reduce`` callable so that :mod:`exposure_slot.highres.exact` can compute them
-over tiles; for a whole-image pass ``reduce`` is the identity.
+sums over all pixels (the slot updates and the channel-attention statistics). The attention
+is therefore written as a stepwise computation (:data:`Steps`): it yields each partial sum
+over the pixels it holds and is sent the total. A whole-image pass answers each partial
+with itself (:func:`drive`); :mod:`exposure_slot.highres.exact` runs chunks of the image in
+lockstep and answers each with the sum over all chunks.
+
+What code around the network must know about it (size multiple, smallest side, precisions,
+float32 islands, tiling) is stated once, in :data:`DESCRIPTOR`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -23,25 +28,17 @@ from torch import Tensor, nn
 
 from .errors import WeightsError
 
-Reduce = Callable[[Tensor], Tensor]
-"""Maps a partial sum over the pixels at hand to the sum over all pixels of the image."""
-
 T = TypeVar("T")
 Steps = Generator[Tensor, Tensor, T]
 """A computation that yields each partial sum over its pixels and is sent the total."""
 
 
-def whole_image(partial: Tensor) -> Tensor:
-    """The ``reduce`` of a whole-image pass: the pixels at hand are all the pixels."""
-    return partial
-
-
-def drive(steps: Steps[T], reduce: Reduce = whole_image) -> T:
-    """Run a stepwise computation, answering each partial sum with ``reduce(partial)``."""
+def drive(steps: Steps[T]) -> T:
+    """Run a stepwise computation on a whole image: each partial sum is the total."""
     try:
         partial = next(steps)
         while True:
-            partial = steps.send(reduce(partial))
+            partial = steps.send(partial)
     except StopIteration as done:
         return done.value
 
@@ -90,20 +87,22 @@ class SlotLevel(nn.Module):
         self.child = SlotLevel(rest, dim, iterations) if rest else None
 
     def forward(
-        self,
-        k: Tensor,
-        v: Tensor,
-        reduce: Reduce = whole_image,
-        need_prompt: bool = True,
-        need_slot: bool = True,
+        self, k: Tensor, v: Tensor, need_prompt: bool = True, need_slot: bool = True
     ) -> SlotOutput:
         """Cluster pixels ``k, v`` ``[B, N, D]`` into slots; return per-pixel features."""
-        return drive(self.steps(k, v, need_prompt, need_slot), reduce)
+        return drive(self.steps(k, v, need_prompt, need_slot))
 
     def steps(
         self, k: Tensor, v: Tensor, need_prompt: bool = True, need_slot: bool = True
     ) -> Steps[SlotOutput]:
-        """:meth:`forward` as a stepwise computation (see :func:`drive`)."""
+        """:meth:`forward` as a stepwise computation (see :func:`drive`).
+
+        The child level's two outputs cross over: this level's prompt is modulated by the
+        child's *slot* feature, and its slot feature by the child's *prompt*. That is what the
+        authors' code computes (it names the child's slot feature ``sub_promptfeature``), so
+        their checkpoints need it; it is not a slip. The child's prompt is therefore needed
+        only when this level's slot feature is.
+        """
         k, v = self.norm_k(k), self.norm_v(v)
         batch, n_slots, dim = k.shape[0], self.slots_mu.shape[1], k.shape[2]
         slots = self.slots_mu.expand(batch, -1, -1)
@@ -130,11 +129,11 @@ class SlotLevel(nn.Module):
         if need_prompt:
             prompt = per_pixel(attn, self.prompts)
             if child_out.slot is not None:
-                prompt = prompt * child_out.slot
+                prompt = prompt * child_out.slot  # crossed on purpose, see above
         if need_slot:
             slot = per_pixel(attn, slots)
             if child_out.prompt is not None:
-                slot = slot * child_out.prompt
+                slot = slot * child_out.prompt  # crossed on purpose, see above
         return SlotOutput(prompt, slot, [attn, *child_out.maps])
 
 
@@ -150,11 +149,9 @@ class SlotPromptedAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.slots = SlotLevel(slot_counts, dim, iterations)
 
-    def forward(
-        self, x: Tensor, reduce: Reduce = whole_image, need_slot: bool = False
-    ) -> tuple[Tensor, SlotOutput]:
+    def forward(self, x: Tensor, need_slot: bool = False) -> tuple[Tensor, SlotOutput]:
         """``x`` is ``[B, N, D]`` tokens; returns the attention output and the slot output."""
-        return drive(self.steps(x, need_slot), reduce)
+        return drive(self.steps(x, need_slot))
 
     def steps(self, x: Tensor, need_slot: bool = False) -> Steps[tuple[Tensor, SlotOutput]]:
         """:meth:`forward` as a stepwise computation (see :func:`drive`).
@@ -206,13 +203,11 @@ class SlotTransformerBlock(nn.Module):
             nn.Conv2d(hidden, dim, 1, bias=False),
         )
 
-    def attend(
-        self, x: Tensor, reduce: Reduce = whole_image, need_slot: bool = False
-    ) -> tuple[Tensor, SlotOutput]:
-        """The attention half of the block; per pixel once the sums are known."""
+    def attend(self, x: Tensor, need_slot: bool = False) -> tuple[Tensor, SlotOutput]:
+        """The attention half of the block on a whole image."""
         b, d, h, w = x.shape
         tokens = x.permute(0, 2, 3, 1).reshape(b, h * w, d)
-        out, slots = self.attn(tokens, reduce, need_slot)
+        out, slots = self.attn(tokens, need_slot)
         return x + out.transpose(1, 2).reshape(b, d, h, w), slots
 
     def feed_forward(self, x: Tensor) -> Tensor:
@@ -273,6 +268,58 @@ class NetOutput:
     slot_map: Tensor | None = None
 
 
+@dataclass(frozen=True)
+class ModelFacts:
+    """What code around the network must know about it, in the spirit of spandrel's model
+    descriptor: padding, planning, proxy sizing, slot maps, ONNX export and the spandrel
+    architecture read these instead of constants of their own. The same for every
+    :class:`NetConfig` (reach it as ``config.descriptor`` or ``net.descriptor``)."""
+
+    token_stride: int = 4
+    """Input pixels per slot-attention token along each side: two 2× down-samplings. Slot
+    maps have this much less resolution than the image."""
+    min_side: int = 8
+    """Smallest padded side: the reflect-padded convolutions at 1/4 resolution need two
+    tokens."""
+    precisions: tuple[torch.dtype, ...] = (torch.float32, torch.float16, torch.bfloat16)
+    """Compute dtypes the network runs in (see :attr:`float32_islands`)."""
+    float32_islands: tuple[str, ...] = ("block.attn.slots", "block.attn.rescale")
+    """Submodules and parameters that stay float32 whatever the compute dtype: the slot
+    attention sums over every pixel, which half precision cannot hold."""
+    exact_tiling: bool = True
+    """The network runs tile by tile with the whole-image result (the sums over pixels are
+    added across tiles, :mod:`exposure_slot.highres.exact`); tiles cut by a host tool would
+    each get a correction of their own, so hosts must not tile it."""
+    encoder_halo: int = 12
+    """Input pixels the tokens see beyond a tile (11: three 3×3 convolutions at full, two at
+    1/2 and one at 1/4 resolution), rounded up to a multiple of :attr:`size_multiple`."""
+    decoder_halo: int = 16
+    """Input pixels an output pixel depends on through the FFN, the decoder and the skips."""
+
+    @property
+    def size_multiple(self) -> int:
+        """Each input side must be a multiple of this: a whole number of tokens."""
+        return self.token_stride
+
+    def padded_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size the network runs at for an image of ``height × width``: each side
+        rounded up to :attr:`size_multiple`, at least :attr:`min_side`. Plans count these
+        pixels: a 1-pixel-high strip costs :attr:`min_side` rows."""
+
+        def pad(side: int) -> int:
+            return max(side + -side % self.size_multiple, self.min_side)
+
+        return pad(height), pad(width)
+
+    def token_grid(self, height: int, width: int) -> tuple[int, int]:
+        """Rows and columns of tokens covering an (unpadded) image of ``height × width``."""
+        return -(-height // self.token_stride), -(-width // self.token_stride)
+
+
+DESCRIPTOR = ModelFacts()
+"""The facts of every Exposure-slot network."""
+
+
 CONFIG_LIMITS = {"levels": (1, 4), "slot_count": (1, 64), "width": (1, 256), "iterations": (1, 16)}
 """Inclusive ranges :class:`NetConfig` accepts: the paper's networks are 2 or 3 levels of
 3, 7 and 10 slots, width 32, 3 iterations. Weights outside them are refused before the
@@ -305,6 +352,11 @@ class NetConfig:
         """Number of slot levels: 2 for ``(3, 7)``, 3 for ``(3, 7, 10)``."""
         return len(self.slot_counts)
 
+    @property
+    def descriptor(self) -> ModelFacts:
+        """What code around a network of this configuration must know about it."""
+        return DESCRIPTOR
+
     def to_dict(self) -> dict:
         return {
             "slot_counts": list(self.slot_counts),
@@ -322,11 +374,10 @@ def _check_limit(name: str, value: object, limit: str) -> None:
 class ExposureSlotNet(nn.Module):
     """The whole network: encoder, slot transformer block at 1/4 size, decoder.
 
-    Input is RGB in [0, 1], ``[B, 3, H, W]`` with ``H`` and ``W`` multiples of 4
-    (:data:`SIZE_MULTIPLE`); the output is the input plus a predicted residual, unclipped.
+    Input is RGB in [0, 1], ``[B, 3, H, W]`` with ``H`` and ``W`` multiples of
+    ``descriptor.size_multiple``; the output is the input plus a predicted residual,
+    unclipped.
     """
-
-    SIZE_MULTIPLE = 4
 
     def __init__(self, config: NetConfig | None = None, *, slot_decoder: bool = False):
         super().__init__()
@@ -351,6 +402,11 @@ class ExposureSlotNet(nn.Module):
         self.head = nn.Conv2d(w, 3, 1)
         self.slot_decoder = SlotDecoder(4 * w) if slot_decoder else None
 
+    @property
+    def descriptor(self) -> ModelFacts:
+        """What code around the network must know about it (:class:`ModelFacts`)."""
+        return self.config.descriptor
+
     def full_features(self, x: Tensor) -> Tensor:
         """Encoder features at full resolution ``c1`` (a skip input of the decoder)."""
         return self.bn1(self.enc1(F.gelu(self.conv_in(x))))
@@ -374,12 +430,13 @@ class ExposureSlotNet(nn.Module):
         u1 = F.gelu(self.dec1b(F.gelu(self.dec1a(u1))))
         return self.head(u1) + x
 
-    def forward(self, x: Tensor, reduce: Reduce = whole_image) -> NetOutput:
+    def forward(self, x: Tensor) -> NetOutput:
+        """A whole-image pass (see :attr:`descriptor` for the sizes ``x`` may have)."""
         need_slot = self.slot_decoder is not None and self.training
         c1 = self.full_features(x)
         c2 = self.half_features(c1)
         c3 = self.deep(c2)
-        f, slots = self.block.attend(c3, reduce, need_slot)
+        f, slots = self.block.attend(c3, need_slot)
         u2 = self.decode_half(self.block.feed_forward(f), c2)
         out = NetOutput(self.decode_full(u2, c1, x), slots.maps)
         if need_slot:
@@ -407,8 +464,27 @@ class ExposureSlotNet(nn.Module):
         return self
 
     def set_precision(self, dtype: torch.dtype) -> ExposureSlotNet:
-        """Cast to ``dtype`` but keep the slot attention in float32 (see its forward)."""
+        """Cast to ``dtype`` but keep the descriptor's float32 islands in float32."""
         self.to(dtype)
-        self.block.attn.slots.float()
-        self.block.attn.rescale.data = self.block.attn.rescale.data.float()
+        for island in self._islands():
+            if isinstance(island, nn.Module):
+                island.float()
+            else:
+                island.data = island.data.float()
         return self
+
+    def islands_intact(self) -> bool:
+        """Whether the float32 islands are float32 (a host's ``.half()`` casts them too)."""
+        return all(
+            tensor.dtype == torch.float32
+            for island in self._islands()
+            for tensor in (island.parameters() if isinstance(island, nn.Module) else [island])
+        )
+
+    def _islands(self) -> list[nn.Module | nn.Parameter]:
+        """The submodules and parameters named by ``descriptor.float32_islands``."""
+        found = []
+        for name in self.descriptor.float32_islands:
+            owner, _, attr = name.rpartition(".")
+            found.append(getattr(self.get_submodule(owner), attr))
+        return found

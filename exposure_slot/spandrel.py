@@ -12,11 +12,12 @@ checkpoints, level 2 and 3::
     model = ModelLoader().load_from_file("model.safetensors")
     fixed = model(image)  # 1×3×H×W RGB in [0, 1], any size
 
-The descriptor states what a tiler must know: sides padded to a multiple of 4 (at least 8),
-and tiling ``INTERNAL``: the network sums over every pixel of the image (its slots), so
-tiles cut by a host tool would each get their own, different correction; the model runs the
-exact tiled pass of :mod:`exposure_slot.highres.exact` itself, in bounded memory. Needs the
-``spandrel`` extra (``pip install "exposure-slot[spandrel]"``).
+Spandrel's descriptor is filled from the network's own (:data:`exposure_slot.network.DESCRIPTOR`):
+the size multiple and smallest side a host pads to, the precisions, and tiling ``INTERNAL``:
+the network sums over every pixel of the image (its slots), so tiles cut by a host tool
+would each get their own, different correction; the model runs the exact tiled pass of
+:mod:`exposure_slot.highres.exact` itself, in bounded memory. Needs the ``spandrel`` extra
+(``pip install "exposure-slot[spandrel]"``).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from torch import Tensor
 
 from .errors import WeightsError
 from .extras import require
-from .highres import MIN_SIDE, plan
+from .highres import plan
 from .highres.exact import exact_forward
 from .network import ExposureSlotNet
+from .options import Options
 from .weights.convert import build_network, detect_format
 
 _spandrel = require("spandrel", "spandrel")
@@ -46,12 +48,12 @@ def _detect(state_dict: _spandrel.StateDict) -> bool:
 
 def _call(net: ExposureSlotNet, x: Tensor) -> Tensor:
     """The exact, tiled pass over a padded ``1×3×H×W`` batch in the model's dtype."""
-    if net.block.attn.slots.slots_mu.dtype != torch.float32:
+    if not net.islands_intact():
         net.set_precision(x.dtype)  # a host's .half()/.to() cast the float32 islands too
     h, w = x.shape[-2:]
-    how = plan(h, w, x.device, x.dtype, "exact")
+    how = plan(h, w, x.device, x.dtype, Options(mode="exact"))
     with torch.inference_mode():
-        out = exact_forward(net, x, how.tile_size or max(h, w), live_tokens=how.live_tokens)
+        out = exact_forward(net, x, how.tile_size, live_tokens=how.live_tokens)
     return out.image
 
 
@@ -63,22 +65,23 @@ class ExposureSlotArch(_spandrel.Architecture[ExposureSlotNet]):
 
     def load(self, state_dict: _spandrel.StateDict) -> _spandrel.ImageModelDescriptor:
         net = build_network(state_dict)
-        config = net.config
+        config, facts = net.config, net.descriptor
+        tiling = _spandrel.ModelTiling
         return _spandrel.ImageModelDescriptor(
             net,
             net.state_dict(),  # in our key names: spandrel loads it into the network
             architecture=self,
             purpose="Restoration",
             tags=[f"level {config.level}", f"{config.width}nf"],
-            supports_half=True,
-            supports_bfloat16=True,
+            supports_half=torch.float16 in facts.precisions,
+            supports_bfloat16=torch.bfloat16 in facts.precisions,
             scale=1,
             input_channels=3,
             output_channels=3,
             size_requirements=_spandrel.SizeRequirements(
-                minimum=MIN_SIDE, multiple_of=ExposureSlotNet.SIZE_MULTIPLE
+                minimum=facts.min_side, multiple_of=facts.size_multiple
             ),
-            tiling=_spandrel.ModelTiling.INTERNAL,
+            tiling=tiling.INTERNAL if facts.exact_tiling else tiling.DISCOURAGED,
             call_fn=_call,
         )
 

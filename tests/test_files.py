@@ -114,22 +114,28 @@ def read_cv2_16bit(path: Path) -> np.ndarray:
 
 
 def test_reading_and_writing_files_does_not_load_torch(tmp_path):
-    """The command line's start-up imports exposure_slot.files: torch must not come with it."""
+    """The command line's start-up imports exposure_slot.files: torch must not come with it,
+    nor with a 32-bit gray file (read by the rule PIL images get) written back as gray."""
     Image.fromarray(COFFEE).save(tmp_path / "in.png")
+    gray = COFFEE[..., 1].astype(np.int32) * 257
+    Image.fromarray(gray, "I").save(tmp_path / "gray.tif")
     code = (
         "import sys\n"
         "from exposure_slot.files import read_image, write_image\n"
         "write_image(sys.argv[2], read_image(sys.argv[1]).rgb)\n"
+        "g = read_image(sys.argv[3])\n"
+        "write_image(sys.argv[4], g.rgb, like=g)\n"
         "print('torch' in sys.modules)"
     )
+    paths = [tmp_path / name for name in ("in.png", "out.png", "gray.tif", "gray_out.png")]
     done = subprocess.run(
-        [sys.executable, "-c", code, tmp_path / "in.png", tmp_path / "out.png"],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-c", code, *paths], capture_output=True, text=True, timeout=120
     )
     assert done.stdout.strip() == "False", done.stderr
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), COFFEE)
+    gray_out = Image.open(tmp_path / "gray_out.png")
+    assert gray_out.mode.startswith("I")
+    assert np.array_equal(np.asarray(gray_out), gray)
 
 
 # --- quantisation helpers ---------------------------------------------------------------------

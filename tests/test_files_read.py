@@ -20,7 +20,7 @@ from test_files import png_chunk
 
 from exposure_slot.errors import ImageReadError, InvalidImageError
 from exposure_slot.files import read_image, to_uint, write_image
-from exposure_slot.images import to_rgb_float
+from exposure_slot.pixels import to_rgb_float
 
 tifffile = pytest.importorskip("tifffile")
 

@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from skimage import data
 
-from exposure_slot import ExposureSlotError, InvalidImageError
-from exposure_slot.images import FLOAT_TOLERANCE
+from exposure_slot import ExposureSlotError, InvalidImageError, OptionError, files, pixel_values
+from exposure_slot.errors import ImageTypeError
+from exposure_slot.pixel_values import FLOAT_TOLERANCE
 
 PHOTO = data.astronaut()  # 512×512×3 uint8
 STORAGE = ["uint8", "uint16", "float32", "float64", "torch.float32", "torch.float16"]
@@ -119,3 +120,34 @@ def test_right_output_or_a_documented_error(
         return
     assert case.valid
     check_output(case, out)
+
+
+@given(
+    values=st.lists(st.floats(-0.5, 1.5, width=32), min_size=1, max_size=64),
+    dtype=st.sampled_from([np.float16, np.float32, np.float64]),
+    bits=st.sampled_from([8, 16]),
+)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+def test_the_quantiser_rounds_to_nearest_and_round_trips(values, dtype, bits) -> None:
+    """to_uint is clip, scale, round to nearest (ties to even) in every float dtype and
+    shape, and from_uint then to_uint gives the same integers back: an 8- or 16-bit file
+    or array that passes unchanged stays bit-identical."""
+    x = np.asarray(values, dtype=dtype)
+    full = 2**bits - 1
+    want = np.rint(np.clip(x.astype(np.float32), 0, 1) * np.float32(full))
+    for shape in (x.shape, (len(values), 1, 1)):
+        got = pixel_values.to_uint(x.reshape(shape), bits)
+        assert got.dtype == (np.uint8 if bits == 8 else np.uint16)
+        assert np.array_equal(got.ravel(), want)
+        assert np.array_equal(pixel_values.to_uint(pixel_values.from_uint(got), bits), got)
+
+
+def test_files_and_in_memory_images_share_one_quantiser() -> None:
+    assert files.to_uint is pixel_values.to_uint and files.from_uint is pixel_values.from_uint
+    assert pixel_values.to_uint(np.float32(0.5), np.int64(8)) == 128
+    with pytest.raises(InvalidImageError, match="NaN or infinity"):
+        pixel_values.to_uint(np.array([0.2, np.nan]), 8)
+    with pytest.raises(OptionError, match="bit_depth must be 8 or 16"):
+        pixel_values.to_uint(np.zeros(3), 12)
+    with pytest.raises(ImageTypeError, match="uint8 or uint16"):
+        pixel_values.from_uint(np.zeros(3, dtype=np.int32))

@@ -21,7 +21,7 @@ from skimage import data
 from exposure_slot import ExposureCorrector, ExposureSlotError
 from exposure_slot.errors import ImageReadError, ImageTypeError, InvalidImageError
 from exposure_slot.files import read_image, write_image
-from exposure_slot.images import FLOAT_TOLERANCE
+from exposure_slot.pixel_values import FLOAT_TOLERANCE
 
 COFFEE = np.ascontiguousarray(data.coffee()[120:216, 200:328])  # 96×128×3
 ASTRONAUT = np.ascontiguousarray(data.astronaut()[30:78, 200:264])  # 48×64×3

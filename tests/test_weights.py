@@ -531,6 +531,7 @@ def _write_config(folder: Path, text: str) -> None:
         ('"architecture": "unet"', "architecture 'unet' is not 'exposure-slot'"),
         ('"colour": "red"', "unknown field(s) colour"),
         ('"width": 64', "config.json says width 64 but the weights have 32"),
+        ('"iterations": 5, "width": 64', "config.json says width 64 but the weights have 32"),
         ('"trained_steps": ' + "[" * 100_000 + "]" * 100_000, "nested too deeply"),
         ('"trained_steps": ' + "[" * 2000 + "]" * 2000, "nested too deeply"),
         ('"trained_steps": ' + "[" * 50 + "]" * 50, None),

@@ -14,17 +14,17 @@ The public names are here; where each concern lives:
 * ``_mark``: the mark in every file we write, and :func:`is_our_output`;
 * ``_atomic``: writing through a temporary file and a rename;
 * ``_formats``: which extensions are read and written, what each written format holds;
-* ``_quantise``: integer samples <-> float32 in [0, 1];
 * ``_paths``: path arguments and OS errors in messages.
 """
 
 from __future__ import annotations
 
+from exposure_slot.pixel_values import from_uint, to_uint
+
 from ._atomic import atomic_write_bytes, remove_stale_temp_files
 from ._decode import ImageData
 from ._formats import READABLE_EXTENSIONS, WRITABLE_EXTENSIONS
 from ._mark import is_our_output
-from ._quantise import from_uint, to_uint
 from ._read import DEFAULT_MAX_PIXELS, read_image
 from ._write import DEFAULT_QUALITY, write_image
 

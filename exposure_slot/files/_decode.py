@@ -6,7 +6,7 @@
   channels, palette ('P') as RGB (RGBA where the palette has transparency), CMYK by Pillow's
   conversion (it undoes the inverted Adobe CMYK JPEG convention; not colour-managed). 'I'
   (32-bit integer) and 'F' (float) follow the rule PIL images get
-  (:func:`exposure_slot.images.pil_gray_values`), so a file gives the same pixels through
+  (:func:`exposure_slot.pixel_values.pil_gray_values`), so a file gives the same pixels through
   ``read_image`` and through ``Image.open``: 'I' is 0-65535 (values outside are refused), 'F'
   must lie in [0, 1] (NaN and 0-255 floats are refused). ``ImageData.mode`` keeps the file's
   mode, so that the writer knows the colour kind to write back.
@@ -28,11 +28,11 @@ import numpy as np
 from PIL import Image
 
 from exposure_slot.errors import ImageReadError
+from exposure_slot.pixel_values import from_uint, pil_gray_values
 
 from ._integrity import check_intact
 from ._metadata import exif_of, exif_orientation, extra_info
 from ._opencv import opencv_decode
-from ._quantise import from_uint
 from ._tiff_layout import DEFLATE, associated_alpha, byte_order, rows_per_strip, strips, tag_ints
 
 
@@ -220,14 +220,11 @@ def _pillow_planes(im: Image.Image, name: str) -> tuple[np.ndarray, np.ndarray |
     """Colour (H×W gray or H×W×3) and alpha planes of a decoded Pillow image.
 
     Integer planes keep their dtype (uint8 / uint16); 'I' and 'F' become float32 in [0, 1] by
-    the policy PIL images get (:func:`exposure_slot.images.pil_gray_values`).
+    the policy PIL images get (:func:`exposure_slot.pixel_values.pil_gray_values`).
     """
     mode = im.mode
     transparent = "transparency" in im.info
     if mode == "I" or mode == "F":
-        # Imported here: exposure_slot.images loads torch, which reading other files does not.
-        from exposure_slot.images import pil_gray_values
-
         return pil_gray_values(im, name), None
     if mode.startswith("I;16"):
         gray = np.asarray(im).astype(np.uint16)

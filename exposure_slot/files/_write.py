@@ -1,8 +1,8 @@
 """write_image: corrected pixels to a file, in a mode that matches the file they came from.
 
 * Grayscale in ('1', 'L', 'LA', 'I;16', 'I', 'F') -> grayscale out: the RGB result is turned
-  into luma with the Rec.601 weights 0.299, 0.587, 0.114 applied to the stored
-  (gamma-encoded) values, as Pillow's ``convert("L")`` does; a gray image that went through
+  into luma (:data:`exposure_slot.pixel_values.LUMA`) of the stored (gamma-encoded) values, as
+  Pillow's ``convert("L")`` does; a gray image that went through
   unchanged comes back identical. Formats without grayscale (WebP) get that luma in all three
   channels. Bilevel ('1') comes back as 8-bit grayscale, 'I' and 'F' as 16-bit grayscale
   where the format allows.
@@ -33,6 +33,7 @@ from exposure_slot.errors import (
     InvalidImageError,
     OptionError,
 )
+from exposure_slot.pixel_values import GRAY_MODES, from_uint, luma, to_uint
 
 from ._atomic import atomic_write
 from ._decode import ImageData
@@ -40,13 +41,9 @@ from ._encoders import Encoded, encode, fit_jpeg_segments
 from ._formats import FORMATS, JPEG_FORMAT, TIFF_FORMAT, WRITABLE_EXTENSIONS, Format
 from ._metadata import normalise_exif, normalise_xmp
 from ._paths import path_name, reason_of
-from ._quantise import from_uint, to_uint
 
 DEFAULT_QUALITY: int = 95
 """JPEG / WebP quality used when ``write_image`` gets ``quality=None``."""
-
-_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
-_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def write_image(
@@ -117,8 +114,8 @@ def _prepare(rgb: object, like: ImageData | None, spec: Format) -> Encoded:
             f"like.alpha is {alpha.shape[1]}×{alpha.shape[0]} but rgb is"
             f" {rgb.shape[1]}×{rgb.shape[0]}; write_image never resizes"
         )
-    if like is not None and like.mode in _GRAY_MODES:
-        planes = to_uint(rgb @ _LUMA_WEIGHTS, bits)[..., None]
+    if like is not None and like.mode in GRAY_MODES:
+        planes = to_uint(luma(rgb), bits)[..., None]
         # Pillow cannot open 16-bit gray+alpha TIFF (nor write it): use RGBA with equal colours.
         lone_gray = spec.gray and not (spec is TIFF_FORMAT and bits == 16 and alpha is not None)
         planes = planes if lone_gray else np.repeat(planes, 3, axis=2)

@@ -8,6 +8,8 @@
 - ``auto`` (default): exact up to :data:`EXACT_PIXEL_BUDGET` pixels for the device type,
   fast beyond. :func:`plan` says which, and why; the choice is logged at INFO level.
 
+This module plans; :mod:`.pipeline` runs a plan (both modes) on one image.
+
 Memory budget: ``max_memory`` bytes, by default :data:`MEMORY_FRACTION` of the memory
 available on the device (free GPU memory, or the RAM the OS reports as available). Exact
 mode's peak above the process's baseline is :data:`BYTES_PER_PIXEL` per pixel for an image
@@ -15,50 +17,29 @@ kept in one tile. A tiled pass needs ``image`` bytes per image pixel (the 1/4-re
 tokens), ``tile`` bytes per tile pixel, and ``state`` bytes per image pixel for the
 attention state kept between the sums over pixels. When that state does not fit, only part
 of it is kept and the rest is recomputed at every sum, so memory stays within the budget
-(benchmarks/highres.py with a 1.5 GiB budget: 1.3× the time of a pass that keeps it all at
-12 and 24 MP, keeping 41% and 9% of it).
+(benchmarks/highres.py measures what that costs).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import numbers
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
-from ..errors import OptionError
-from ..network import ExposureSlotNet
-from .exact import DECODER_HALO
+from ..network import DESCRIPTOR
+from ..options import Options
 
 log = logging.getLogger("exposure_slot")
 
-MODES = ("auto", "exact", "fast")
+DEFAULT_OPTIONS = Options()
+"""What :func:`plan` assumes when it is given no options."""
 
 EXACT_PIXEL_BUDGET = {"cpu": 4_000_000, "mps": 8_000_000, "cuda": 24_000_000}
-"""Largest image (pixels) that ``auto`` runs exactly, per device type. On CPU exact mode
-costs about 4 s per megapixel and core (benchmarks/highres.py), so 4 MP is about 16 s on
-one core; the fast path takes a few seconds at any size."""
-
-
-MIN_SIDE = 8
-"""Padded inputs are at least this large: the network's reflect-padded convolutions at
-1/4 resolution need 2 pixels there."""
-
-
-def padded_size(height: int, width: int) -> tuple[int, int]:
-    """The size the network runs at: each side rounded up to a multiple of
-    ``ExposureSlotNet.SIZE_MULTIPLE``, at least :data:`MIN_SIDE`. Plans count these
-    pixels: a 1-pixel-high strip costs 8 rows."""
-
-    def pad(side: int) -> int:
-        return max(side + -side % ExposureSlotNet.SIZE_MULTIPLE, MIN_SIDE)
-
-    return pad(height), pad(width)
+"""Largest image (pixels) that ``auto`` runs exactly, per device type: exact mode's time
+grows with the pixels, the fast path's hardly (benchmarks/highres.py measures both)."""
 
 
 @dataclass(frozen=True)
@@ -74,19 +55,16 @@ class MemoryModel:
 
 
 BYTES_PER_PIXEL = {4: MemoryModel(500, 40, 160, 300), 2: MemoryModel(300, 24, 150, 160)}
-"""Memory models by bytes per element of the compute dtype (float32; float16/bfloat16).
-Measured peaks (RSS above the baseline, 512 px tiles, float32): 450-490 B/px in one tile;
-tiled, 146 B/px more per pixel with all attention state kept and 28 B/px with none kept
-(one-off peak-RSS runs of exact_forward at 3 and 6 MP); bfloat16 280 B/px in one tile and
-190 B/px tiled with all state kept. benchmarks/highres.py --max-memory checks the result:
-peaks within the budget plus the process and the image."""
+"""Memory models by bytes per element of the compute dtype (float32; float16/bfloat16),
+set a little above measured peaks (RSS above the baseline); benchmarks/highres.py
+--max-memory checks that peaks stay within the budget plus the process and the image."""
 
 MEMORY_FRACTION = 0.25
 """Share of the available memory exact mode plans to use."""
 
 MIN_TILE = 512
-"""Smallest tile side: smaller tiles spend much of their time on halos and recomputed skip
-features (12% more work at 512 than in one tile, plus the recomputed skips)."""
+"""Smallest tile side a plan picks: smaller tiles spend much of their time on halos and
+recomputed skip features."""
 
 REPLAY_TILE = 1024
 """Largest tile side when the attention state does not fit and is partly recomputed: the
@@ -148,7 +126,7 @@ def available_memory(device: torch.device) -> int:
 
 def _side(pixels: float) -> int:
     """The largest multiple of 64 whose tiles, grown by their halo, hold ``pixels``."""
-    return max(0, math.isqrt(int(max(0.0, pixels))) - 2 * DECODER_HALO) // 64 * 64
+    return max(0, math.isqrt(int(max(0.0, pixels))) - 2 * DESCRIPTOR.decoder_halo) // 64 * 64
 
 
 def exact_sizes(
@@ -169,7 +147,7 @@ def exact_sizes(
     """
     model = BYTES_PER_PIXEL[4 if dtype == torch.float32 else 2]
     budget = max_memory if max_memory is not None else available_memory(device) * MEMORY_FRACTION
-    height, width = padded_size(height, width)
+    height, width = DESCRIPTOR.padded_size(height, width)
     pixels = height * width
     if tile_size is None and model.one_tile * pixels <= budget:
         return max(height, width), None
@@ -179,39 +157,10 @@ def exact_sizes(
         if side >= MIN_TILE:
             return side, None
         tile_size = min(REPLAY_TILE, max(MIN_TILE, _side(left / 2 / model.tile)))
-    state = left - model.tile * (tile_size + 2 * DECODER_HALO) ** 2
+    state = left - model.tile * (tile_size + 2 * DESCRIPTOR.decoder_halo) ** 2
     if state >= model.state * pixels:
         return tile_size, None
     return tile_size, max(0, int(state / (16 * model.state)))
-
-
-def _whole(name: str, value: Any, rule: str, ok: Callable[[int], bool]) -> int | None:
-    """``value`` as an int (None stays None) if it is one and ``ok``; else OptionError."""
-    if value is None:
-        return None
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and ok(int(value)):
-        return int(value)
-    raise OptionError(f"{name} must be {rule} (or None), not {value!r}")
-
-
-def check_options(
-    mode: Any, tile_size: Any, proxy_size: Any, max_memory: Any
-) -> tuple[str, int | None, int | None, int | None]:
-    """The size options of :func:`plan`, checked (OptionError naming the option and what it
-    may be); ``max_memory`` may be a float (``2e9``) and comes back as whole bytes."""
-    if not isinstance(mode, str) or mode not in MODES:
-        raise OptionError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    tile_size = _whole(
-        "tile_size",
-        tile_size,
-        "an int, a multiple of 4, at least 64",
-        lambda n: n >= 64 and n % 4 == 0,
-    )
-    proxy_size = _whole("proxy_size", proxy_size, "an int, at least 64", lambda n: n >= 64)
-    if isinstance(max_memory, float) and math.isfinite(max_memory) and max_memory >= 1:
-        max_memory = int(max_memory)
-    max_memory = _whole("max_memory", max_memory, "a positive number of bytes", lambda n: n > 0)
-    return mode, tile_size, proxy_size, max_memory
 
 
 def plan(
@@ -219,20 +168,17 @@ def plan(
     width: int,
     device: torch.device,
     dtype: torch.dtype,
-    mode: str = "auto",
-    tile_size: int | None = None,
-    proxy_size: int | None = None,
-    max_memory: int | None = None,
+    options: Options = DEFAULT_OPTIONS,
     proxy_dtype: torch.dtype | None = None,
 ) -> Plan:
-    """Decide mode and sizes for an image of ``height × width`` pixels; ``max_memory``
-    (bytes) replaces the default budget, :data:`MEMORY_FRACTION` of the free memory.
-    ``dtype`` is the exact pass's compute dtype, ``proxy_dtype`` the fast path's (default:
-    the same)."""
-    mode, tile_size, proxy_size, max_memory = check_options(mode, tile_size, proxy_size, max_memory)
-    pixels = math.prod(padded_size(height, width))
+    """Decide mode and sizes for an image of ``height × width`` pixels from checked
+    ``options``; their ``max_memory`` (bytes) replaces the default budget,
+    :data:`MEMORY_FRACTION` of the free memory. ``dtype`` is the exact pass's compute dtype,
+    ``proxy_dtype`` the fast path's (default: the same)."""
+    mode, tile_size, max_memory = options.mode, options.tile_size, options.max_memory
+    pixels = math.prod(DESCRIPTOR.padded_size(height, width))
     budget = EXACT_PIXEL_BUDGET.get(device.type, EXACT_PIXEL_BUDGET["cpu"])
-    proxy = proxy_size or DEFAULT_PROXY_SIZE
+    proxy = options.proxy_size or DEFAULT_PROXY_SIZE
     if mode == "auto":
         size = f"{pixels / 1e6:.1f} MP"
         if pixels != height * width:

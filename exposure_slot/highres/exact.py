@@ -7,9 +7,9 @@ partial sum and is sent the total (:func:`exposure_slot.network.drive`). Here th
 attention runs on chunks of the 1/4-resolution tokens in lockstep: at every step the
 partial sums of all chunks are added (in float64) and the total is sent back to each.
 
-1. Encoder (halo :data:`ENCODER_HALO`): the tokens ``c3`` of the image.
+1. Encoder (halo ``DESCRIPTOR.encoder_halo``): the tokens ``c3`` of the image.
 2. Attention on token chunks in lockstep; its output replaces the tokens in place.
-3. FFN and decoder (halo :data:`DECODER_HALO`).
+3. FFN and decoder (halo ``DESCRIPTOR.decoder_halo``).
 
 An image that fits in one tile of ``tile_size`` pixels keeps its encoder features for the
 decoder. A larger one runs steps 1 and 3 tile by tile, recomputing the encoder's skip
@@ -19,9 +19,8 @@ whole-image pass.
 
 Inside a tile, each local stage of the network runs on small stage tiles (:data:`STAGE_TILE`
 pixels, grown by the stage's own halo of a few pixels) in channels-last layout. That is where
-the speed comes from: whole-image temporaries are hundreds of megabytes each, and on CPU
-each of them is fresh memory the kernel must fault in and zero (about 40% of the time of a
-whole-image pass) and that no cache holds.
+the speed comes from: whole-image temporaries are large, and on CPU each of them is fresh
+memory the kernel must fault in and zero and that no cache holds.
 
 Memory (see :data:`exposure_slot.highres.BYTES_PER_PIXEL`): per image pixel, the tokens
 (128 channels at 1/16 of the pixels: 32 bytes in float32) and the attention's per-token
@@ -31,6 +30,7 @@ recomputed at every sum); per tile pixel, the stored stage outputs.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -38,19 +38,13 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from ..network import ExposureSlotNet, NetOutput
+from ..errors import OptionError
+from ..network import DESCRIPTOR, ExposureSlotNet, NetOutput
 
 CHANNELS_LAST = torch.channels_last
 
-ENCODER_HALO = 12
-"""Input pixels the tokens see beyond a tile (11: three 3×3 convolutions at full, two at
-1/2 and one at 1/4 resolution), rounded up to a multiple of 4."""
-
-DECODER_HALO = 16
-"""Input pixels an output pixel depends on through the FFN, the decoder and the skips."""
-
 STAGE_TILE = 256
-"""Side of a stage tile in input pixels: its largest temporary is 16 MB in float32."""
+"""Side of a stage tile in input pixels: its temporaries stay small enough to be reused."""
 
 # Halos of the local stages, in input pixels: the receptive field of each stage's
 # convolutions (a 3×3 convolution at 1/s resolution reaches s pixels), rounded up to 4.
@@ -59,6 +53,9 @@ HALF_HALO = 4  # c2 from c1: one 3×3 at full, one at 1/2 (3)
 DEEP_HALO = 8  # c3 from c2: one 3×3 at 1/2, one at 1/4 (6)
 UP_HALF_HALO = 12  # u2 from f and c2: FFN and up1 3×3 at 1/4, two 3×3 at 1/2 (12)
 UP_FULL_HALO = 4  # output from u2 and c1: one 3×3 at 1/2, two at full (4)
+
+TOKEN_SCALE = DESCRIPTOR.token_stride
+"""Scale of the token maps (``c3``, the attention output) against the input."""
 
 TOKENS_PER_CHUNK = 1 << 14
 """Tokens per attention chunk: bounds the size of single tensors, not the total."""
@@ -103,13 +100,18 @@ def tiles(height: int, width: int, size: int, halo: int) -> Iterator[Tile]:
 
 
 def _local(
-    fn: Callable[..., Tensor], inputs: Sequence[tuple[Tensor, int]], scale: int, halo: int
+    fn: Callable[..., Tensor],
+    inputs: Sequence[tuple[Tensor, int]],
+    scale: int,
+    halo: int,
+    layout: torch.memory_format = CHANNELS_LAST,
 ) -> Tensor:
     """``fn``, a local stage of the network, applied stage tile by stage tile.
 
     ``inputs`` pairs each input with its scale (1, 2 or 4: full, half or quarter
-    resolution); the output has 1/``scale`` resolution. ``halo`` (input pixels, a multiple
-    of 4) must cover the stage's receptive field, so each tile's interior is exact.
+    resolution); the output has 1/``scale`` resolution, in memory ``layout`` when it is
+    assembled from several stage tiles. ``halo`` (input pixels, a multiple of 4) must cover
+    the stage's receptive field, so each tile's interior is exact.
     """
     first, first_scale = inputs[0]
     b, h, w = first.shape[0], first.shape[-2] * first_scale, first.shape[-1] * first_scale
@@ -120,7 +122,7 @@ def _local(
             return y
         if out is None:
             size = (b, y.shape[1], h // scale, w // scale)
-            out = torch.empty(size, dtype=y.dtype, device=y.device, memory_format=CHANNELS_LAST)
+            out = torch.empty(size, dtype=y.dtype, device=y.device, memory_format=layout)
         t.put(out, y, scale)
     assert out is not None
     return out
@@ -133,13 +135,15 @@ def _skips(net: ExposureSlotNet, x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _decode(net: ExposureSlotNet, f: Tensor, c1: Tensor, c2: Tensor, x: Tensor) -> Tensor:
-    """FFN and decoder, from the attention output ``f``, the skips and the input."""
+    """FFN and decoder, from the attention output ``f``, the skips and the input; the
+    output is assembled in the image's usual (contiguous) layout."""
 
     def half(f: Tensor, c2: Tensor) -> Tensor:
         return net.decode_half(net.block.feed_forward(f), c2)
 
-    u2 = _local(half, [(f, 4), (c2, 2)], 2, UP_HALF_HALO)
-    return _local(net.decode_full, [(u2, 2), (c1, 1), (x, 1)], 1, UP_FULL_HALO)
+    u2 = _local(half, [(f, TOKEN_SCALE), (c2, 2)], 2, UP_HALF_HALO)
+    inputs = [(u2, 2), (c1, 1), (x, 1)]
+    return _local(net.decode_full, inputs, 1, UP_FULL_HALO, torch.contiguous_format)
 
 
 def _attend_in_chunks(
@@ -204,32 +208,46 @@ def exact_forward(
     live_tokens: int | None = None,
     progress: bool = False,
 ) -> NetOutput:
-    """The network's output for ``x`` (``B×3×H×W``, sides multiples of 4 and ≥ 8), in
-    tiles of ``tile_size`` input pixels; equals ``net(x)`` up to float rounding.
-    ``live_tokens`` bounds the tokens whose attention state is kept between the sums over
-    pixels (None: all; see :func:`_attend_in_chunks`)."""
+    """The network's output for ``x`` (``B×3×H×W``, a size ``net.descriptor.padded_size``
+    gives), in tiles of ``tile_size`` input pixels, a positive multiple of
+    ``net.descriptor.size_multiple`` (else OptionError); equals ``net(x)`` up to float
+    rounding. ``live_tokens`` bounds the tokens whose attention state is kept between the
+    sums over pixels (None: all; see :func:`_attend_in_chunks`)."""
+    multiple = DESCRIPTOR.size_multiple
+    if (
+        isinstance(tile_size, bool)
+        or not isinstance(tile_size, numbers.Integral)
+        or tile_size < 1
+        or tile_size % multiple
+    ):
+        raise OptionError(f"tile_size must be a positive multiple of {multiple}, not {tile_size!r}")
+    return forward_tiles(net, x, int(tile_size), live_tokens, progress)
+
+
+def forward_tiles(
+    net: ExposureSlotNet, x: Tensor, tile_size: int, live_tokens: int | None, progress: bool
+) -> NetOutput:
+    """:func:`exact_forward` with a ``tile_size`` already checked (a plan's)."""
     _, _, h, w = x.shape
-    if tile_size % 4:
-        raise ValueError("tile_size must be a multiple of 4")
-    encoder_tiles = list(tiles(h, w, tile_size, ENCODER_HALO))
-    decoder_tiles = list(tiles(h, w, tile_size, DECODER_HALO))
+    encoder_tiles = list(tiles(h, w, tile_size, DESCRIPTOR.encoder_halo))
+    decoder_tiles = list(tiles(h, w, tile_size, DESCRIPTOR.decoder_halo))
     one_tile = len(decoder_tiles) == 1
     steps = 3 if one_tile else len(encoder_tiles) + len(decoder_tiles) + 1
     with tqdm(total=steps, desc="exact", unit="step", disable=not progress) as bar:
         if one_tile:
             c1, c2 = _skips(net, x)
-            tokens = _local(net.deep, [(c2, 2)], 4, DEEP_HALO)
+            tokens = _local(net.deep, [(c2, 2)], TOKEN_SCALE, DEEP_HALO)
             bar.update(1)
             maps = _attend_in_chunks(net, tokens, live_tokens)
             bar.update(1)
             out = _decode(net, tokens, c1, c2, x)
             bar.update(1)
             return NetOutput(out, maps)
-        size = (x.shape[0], 4 * net.config.width, h // 4, w // 4)
+        size = (x.shape[0], 4 * net.config.width, h // TOKEN_SCALE, w // TOKEN_SCALE)
         tokens = torch.empty(size, dtype=x.dtype, device=x.device, memory_format=CHANNELS_LAST)
         for t in encoder_tiles:
             _, c2 = _skips(net, t.crop(x))
-            t.put(tokens, _local(net.deep, [(c2, 2)], 4, DEEP_HALO), 4)
+            t.put(tokens, _local(net.deep, [(c2, 2)], TOKEN_SCALE, DEEP_HALO), TOKEN_SCALE)
             bar.update(1)
         maps = _attend_in_chunks(net, tokens, live_tokens)
         bar.update(1)
@@ -237,6 +255,6 @@ def exact_forward(
         for t in decoder_tiles:
             region = t.crop(x)
             c1, c2 = _skips(net, region)
-            t.put(out, _decode(net, t.crop(tokens, 4), c1, c2, region))
+            t.put(out, _decode(net, t.crop(tokens, TOKEN_SCALE), c1, c2, region))
             bar.update(1)
     return NetOutput(out, maps)

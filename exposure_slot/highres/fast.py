@@ -14,25 +14,36 @@ The fit is done on square-root values: exposure corrections are close to power l
 (``out = in ** gamma``), which are much closer to affine in the square-root domain than in
 the linear one, so the local fit leaves a smaller residual at edges and in gradients.
 
-Images are float torch tensors in [0, 1] of shape (3, H, W) or (N, 3, H, W), on any device.
-Coefficients are (N, 12, h, w): channels 0-8 are A row by row (output channel c uses
-``A[3c:3c+3]``), channels 9-11 are b.
+Images are float torch tensors in [0, 1] of shape (3, H, W) or (N, 3, H, W), on any device,
+or 8-bit ``H×W×3`` photos (the ``_uint8`` functions), which are read and written a strip at
+a time so that no full-size float copy is made. Coefficients are (N, 12, h, w): channels 0-8
+are A row by row (output channel c uses ``A[3c:3c+3]``), channels 9-11 are b.
+
+The public functions check their arguments; :func:`correct`, the pipeline that
+:mod:`exposure_slot.highres.pipeline` runs, takes a :class:`FloatPhoto` or :class:`Uint8Photo`
+made from checked pixels and checks nothing again. Both kinds of photo go through the same
+functions; they differ only in how a strip is read and written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
 from exposure_slot.errors import ImageTypeError, InvalidImageError, OptionError
+from exposure_slot.network import DESCRIPTOR, NetOutput
 
 __all__ = [
     "DEFAULT_EPS",
     "DEFAULT_RADIUS",
+    "FloatPhoto",
+    "Uint8Photo",
     "apply_affine",
     "apply_affine_uint8",
+    "correct",
     "downscale",
     "downscale_uint8",
     "fit_local_affine",
@@ -54,11 +65,18 @@ nearly black windows get a plain gain rather than a flattened output."""
 _FIT_ROWS = 256
 """Proxy rows per block of the local fit (see :func:`_solve`)."""
 _STRIP_PIXELS = 1 << 17
-"""Full-resolution pixels per strip in apply_affine: its temporaries (6 MB for the
-upsampled coefficients) mostly stay in the CPU cache; larger strips were slower."""
+"""Full-resolution pixels per strip in apply_affine: its temporaries (the upsampled
+coefficients) mostly stay in the CPU cache."""
+
+Reader = Callable[[slice], torch.Tensor]
+"""A strip of rows of a photo: (N, 3, rows, W) float in [0, 1]."""
+Writer = Callable[[slice, int, torch.Tensor], None]
+"""Takes output channel c of a strip in the fitting domain (and may clip it in place)."""
 
 
-def proxy_size(h: int, w: int, long_side: int = 1024, multiple: int = 4) -> tuple[int, int]:
+def proxy_size(
+    h: int, w: int, long_side: int = 1024, multiple: int = DESCRIPTOR.size_multiple
+) -> tuple[int, int]:
     """Return the (height, width) of the proxy on which the network runs.
 
     The long side becomes ``long_side`` and both sides are rounded to a multiple of
@@ -91,47 +109,24 @@ def downscale(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     full-resolution pixels it covers, the same quantity the local fit compares against.
     """
     x, batched = _as_batch(img, "img")
-    h, w = size
-    if not (0 < h <= x.shape[-2] and 0 < w <= x.shape[-1]):
-        raise OptionError(
-            f"downscale: size {tuple(size)} must be positive and at most the image size "
-            f"{tuple(x.shape[-2:])}"
-        )
-    if (h, w) != tuple(x.shape[-2:]):
-        x = F.interpolate(x, size=(h, w), mode="area")
+    _check_proxy(size, tuple(x.shape[-2:]), "downscale")
+    x = FloatPhoto(x).downscale(size)
     return x if batched else x[0]
 
 
 def downscale_uint8(rgb: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """:func:`downscale` of an 8-bit ``H×W×3`` photo: (1, 3, h, w) float32 in [0, 1].
-
-    Rows are converted to float a block at a time and averaged across the width, then each
-    proxy row is the mean of the rows it covers (the same windows as ``mode="area"``), so no
-    full-size float copy is made.
-    """
+    """:func:`downscale` of an 8-bit ``H×W×3`` photo: (1, 3, h, w) float32 in [0, 1]."""
     _check_uint8_rgb(rgb)
-    height, width = rgb.shape[:2]
+    _check_proxy(size, tuple(rgb.shape[:2]), "downscale_uint8")
+    return Uint8Photo(rgb).downscale(size)
+
+
+def _check_proxy(size: tuple[int, int], image: tuple[int, ...], name: str) -> None:
     h, w = size
-    if not (0 < h <= height and 0 < w <= width):
+    if not (0 < h <= image[0] and 0 < w <= image[1]):
         raise OptionError(
-            f"downscale_uint8: size {tuple(size)} must be positive and at most the image size "
-            f"{(height, width)}"
+            f"{name}: size {tuple(size)} must be positive and at most the image size {image}"
         )
-    index = torch.arange(h + 1, device=rgb.device)
-    starts = (index[:-1] * height) // h
-    ends = -((-(index[1:] * height)) // h)
-    out = torch.empty(3, h, w, device=rgb.device)
-    step = max(1, _STRIP_PIXELS // width * h // height)
-    for top in range(0, h, step):
-        bottom = min(top + step, h)
-        r0, r1 = int(starts[top]), int(ends[bottom - 1])
-        block = rgb[r0:r1].permute(2, 0, 1).float()
-        block = F.adaptive_avg_pool2d(block, (r1 - r0, w))
-        source = torch.arange(r0, r1, device=rgb.device)
-        inside = (source >= starts[top:bottom, None]) & (source < ends[top:bottom, None])
-        weights = inside / (ends[top:bottom] - starts[top:bottom])[:, None]
-        torch.matmul(weights, block, out=out[:, top:bottom])
-    return out.div_(255).unsqueeze(0)
 
 
 def fit_local_affine(
@@ -156,21 +151,22 @@ def fit_local_affine(
             f"{tuple(target.shape)} must have the same shape"
         )
     _check_fit_options(radius, eps)
-    dtype = torch.float64 if guide.dtype == torch.float64 else torch.float32
-    guide = _encode(guide.to(dtype))
-    target = _encode(target.to(dtype))
-    result = _solve(guide, target, radius, eps)
+    result = _fit(guide, target, radius, eps)
     return result if batched else result[0]
+
+
+def _fit(guide: torch.Tensor, target: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
+    """:func:`fit_local_affine` on checked (N, 3, h, w) proxies."""
+    dtype = torch.float64 if guide.dtype == torch.float64 else torch.float32
+    return _solve(_encode(guide.to(dtype)), _encode(target.to(dtype)), radius, eps)
 
 
 def _solve(guide: torch.Tensor, target: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
     """Ridge-regularised local affine fit (with the gain prior), box-averaged coefficients.
 
     Done in blocks of :data:`_FIT_ROWS` rows, each with the ``2·radius`` rows of context its
-    two box filters need: whole-proxy temporaries would be tens of megabytes each of fresh
-    memory to fault in (the reason :mod:`exposure_slot.highres.exact` works in stage tiles);
-    in blocks the fit of a 1024×768 proxy took 0.41 instead of 0.53 s on one core (one-off
-    timing on this project's CPU).
+    two box filters need: whole-proxy temporaries would each be fresh memory to fault in
+    (the reason :mod:`exposure_slot.highres.exact` works in stage tiles).
     """
     height = guide.shape[-2]
     out = guide.new_empty(guide.shape[0], 12, *guide.shape[-2:])
@@ -239,60 +235,33 @@ def apply_affine(
     """
     image, batched = _as_batch(full_in, "full_in")
     grid = _coefficient_grid(coeffs, image.shape[0], "apply_affine")
-    height, width = image.shape[-2:]
-    if strip_rows is None:
-        strip_rows = max(1, _STRIP_PIXELS // width)
-    if isinstance(strip_rows, bool) or not isinstance(strip_rows, int) or strip_rows < 1:
+    if strip_rows is not None and (
+        isinstance(strip_rows, bool) or not isinstance(strip_rows, int) or strip_rows < 1
+    ):
         raise OptionError(f"apply_affine: strip_rows must be a positive int, got {strip_rows!r}")
-
-    if out is None:
-        out = torch.empty_like(image)
-    elif not isinstance(out, torch.Tensor) or (out.shape, out.dtype, out.device) != (
-        full_in.shape,
-        image.dtype,
-        image.device,
+    if out is not None and (
+        not isinstance(out, torch.Tensor)
+        or (out.shape, out.dtype, out.device) != (full_in.shape, image.dtype, image.device)
     ):
         raise InvalidImageError(
             f"apply_affine: out must be a tensor of the shape, dtype and device of full_in "
             f"{tuple(full_in.shape)}"
         )
-    result = out if batched else out.unsqueeze(0)
-
-    def write(rows: slice, c: int, value: torch.Tensor) -> None:
-        _decode(value, result[:, c, rows])
-
-    grid = grid.to(image.device)
-    _apply_strips(grid, height, width, strip_rows, lambda rows: image[:, :, rows], write)
-    return out
+    target = None if out is None else (out if batched else out.unsqueeze(0))
+    result = _apply(FloatPhoto(image, target), grid, strip_rows)
+    if out is not None:
+        return out
+    return result if batched else result[0]
 
 
 def apply_affine_uint8(rgb: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
     """:func:`apply_affine` for an 8-bit ``H×W×3`` photo: uint8 in, uint8 out (rounded).
 
     The same arithmetic on each strip (converted to float there), so no full-size float
-    copy of the photo or of the result is made: on this project's 2-core CPU, faulting in
-    the fresh memory for one such copy at 12 MP took about as long as the whole transfer
-    (one-off profile).
+    copy of the photo or of the result is made.
     """
     _check_uint8_rgb(rgb)
-    height, width = rgb.shape[:2]
-    grid = _coefficient_grid(coeffs, 1, "apply_affine_uint8").to(rgb.device)
-    out = torch.empty_like(rgb)
-    strip_rows = max(1, _STRIP_PIXELS // width)
-    planes = grid.new_empty(1, 3, strip_rows, width)
-
-    def read(rows: slice) -> torch.Tensor:
-        strip = planes[:, :, : rows.stop - rows.start]
-        return strip.copy_(rgb[rows].permute(2, 0, 1)).div_(255)
-
-    def write(rows: slice, c: int, value: torch.Tensor) -> None:
-        strip = planes[:, :, : rows.stop - rows.start]
-        _decode(value, strip[:, c])
-        if c == 2:
-            out[rows] = strip[0].permute(1, 2, 0).mul(255).round_()
-
-    _apply_strips(grid, height, width, strip_rows, read, write)
-    return out
+    return _apply(Uint8Photo(rgb), _coefficient_grid(coeffs, 1, "apply_affine_uint8"))
 
 
 def _coefficient_grid(coeffs: torch.Tensor, batch: int, name: str) -> torch.Tensor:
@@ -309,17 +278,133 @@ def _coefficient_grid(coeffs: torch.Tensor, batch: int, name: str) -> torch.Tens
     return grid
 
 
-def _apply_strips(
-    grid: torch.Tensor,
-    height: int,
-    width: int,
-    strip_rows: int,
-    read: Callable[[slice], torch.Tensor],
-    write: Callable[[slice, int, torch.Tensor], None],
-) -> None:
-    """The loop of :func:`apply_affine`: ``read(rows)`` gives a strip of the input (N, 3,
-    rows, width) in [0, 1]; ``write(rows, c, value)`` takes output channel c of the strip
-    in the fitting domain (and may clip it in place), after the strip was read."""
+class Photo(Protocol):
+    """A full-resolution image the fast path corrects: how to make its proxy, and how to
+    read its strips and write their corrected values (:func:`_apply`)."""
+
+    @property
+    def size(self) -> tuple[int, int]: ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def downscale(self, size: tuple[int, int]) -> torch.Tensor:
+        """The proxy: (N, 3, h, w) float in [0, 1], area-averaged to ``size``."""
+        ...
+
+    def strips(self, grid: torch.Tensor) -> tuple[Reader, Writer, torch.Tensor]:
+        """How :func:`_apply` reads and writes the photo's strips for coefficients ``grid``
+        (on the photo's device), and the tensor the writer fills."""
+        ...
+
+    def whole(self, proxy_out: torch.Tensor) -> torch.Tensor:
+        """The photo's output from a clipped correction at its own size."""
+        ...
+
+
+class FloatPhoto:
+    """A float (N, 3, H, W) batch in [0, 1]; the output is written into ``out`` (a tensor
+    like it, or the batch itself) when given, else into a new tensor."""
+
+    def __init__(self, image: torch.Tensor, out: torch.Tensor | None = None):
+        self.image, self.out = image, out
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.image.shape[-2:])
+
+    @property
+    def device(self) -> torch.device:
+        return self.image.device
+
+    def downscale(self, size: tuple[int, int]) -> torch.Tensor:
+        """Area average (``F.interpolate(mode="area")``); the batch itself at its own size."""
+        if tuple(size) == self.size:
+            return self.image
+        return F.interpolate(self.image, size=tuple(size), mode="area")
+
+    def strips(self, grid: torch.Tensor) -> tuple[Reader, Writer, torch.Tensor]:
+        out = torch.empty_like(self.image) if self.out is None else self.out
+
+        def write(rows: slice, c: int, value: torch.Tensor) -> None:
+            _decode(value, out[:, c, rows])
+
+        return lambda rows: self.image[:, :, rows], write, out
+
+    def whole(self, proxy_out: torch.Tensor) -> torch.Tensor:
+        return proxy_out.to(self.image.dtype)
+
+
+class Uint8Photo:
+    """An 8-bit ``H×W×3`` photo; strips are converted to float as they are read and
+    rounded back to 8 bits as they are written, so no full-size float copy is made."""
+
+    def __init__(self, rgb: torch.Tensor):
+        self.rgb = rgb
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.rgb.shape[:2])
+
+    @property
+    def device(self) -> torch.device:
+        return self.rgb.device
+
+    def downscale(self, size: tuple[int, int]) -> torch.Tensor:
+        """(1, 3, h, w) float32: rows are converted to float a block at a time and averaged
+        across the width, then each proxy row is the mean of the rows it covers (the windows
+        of ``mode="area"``)."""
+        rgb = self.rgb
+        height, width = rgb.shape[:2]
+        h, w = size
+        index = torch.arange(h + 1, device=rgb.device)
+        starts = (index[:-1] * height) // h
+        ends = -((-(index[1:] * height)) // h)
+        out = torch.empty(3, h, w, device=rgb.device)
+        step = max(1, _STRIP_PIXELS // width * h // height)
+        for top in range(0, h, step):
+            bottom = min(top + step, h)
+            r0, r1 = int(starts[top]), int(ends[bottom - 1])
+            block = rgb[r0:r1].permute(2, 0, 1).float()
+            block = F.adaptive_avg_pool2d(block, (r1 - r0, w))
+            source = torch.arange(r0, r1, device=rgb.device)
+            inside = (source >= starts[top:bottom, None]) & (source < ends[top:bottom, None])
+            weights = inside / (ends[top:bottom] - starts[top:bottom])[:, None]
+            torch.matmul(weights, block, out=out[:, top:bottom])
+        return out.div_(255).unsqueeze(0)
+
+    def strips(self, grid: torch.Tensor) -> tuple[Reader, Writer, torch.Tensor]:
+        rgb = self.rgb
+        out = torch.empty_like(rgb)
+        planes = grid.new_empty(1, 3, max(1, _STRIP_PIXELS // rgb.shape[1]), rgb.shape[1])
+
+        def read(rows: slice) -> torch.Tensor:
+            strip = planes[:, :, : rows.stop - rows.start]
+            return strip.copy_(rgb[rows].permute(2, 0, 1)).div_(255)
+
+        def write(rows: slice, c: int, value: torch.Tensor) -> None:
+            strip = planes[:, :, : rows.stop - rows.start]
+            _decode(value, strip[:, c])
+            if c == 2:
+                out[rows] = strip[0].permute(1, 2, 0).mul(255).round_()
+
+        return read, write, out
+
+    def whole(self, proxy_out: torch.Tensor) -> torch.Tensor:
+        return proxy_out[0].permute(1, 2, 0).mul(255).round_().to(torch.uint8)
+
+
+def _apply(photo: Photo, coeffs: torch.Tensor, strip_rows: int | None = None) -> torch.Tensor:
+    """Apply checked (N, 12, h, w) coefficients to ``photo`` in strips of ``strip_rows`` rows
+    (default: about :data:`_STRIP_PIXELS` pixels); returns the corrected photo.
+
+    ``read(rows)`` gives a strip of the input; ``write(rows, c, value)`` takes output
+    channel c of the strip in the fitting domain, after the strip was read.
+    """
+    height, width = photo.size
+    grid = coeffs.to(photo.device)
+    read, write, out = photo.strips(grid)
+    strip_rows = strip_rows or max(1, _STRIP_PIXELS // width)
     rows0, rows1, row_weight = _linear_taps(grid.shape[-2], height, grid.device, grid.dtype)
     first, last = rows0.tolist(), rows1.tolist()
     for top in range(0, height, strip_rows):
@@ -336,6 +421,32 @@ def _apply_strips(
                 band[:, 3 * c + 2], strip[:, 2]
             )
             write(rows, c, value)
+    return out
+
+
+def _transfer(
+    photo: Photo, proxy_in: torch.Tensor, proxy_out: torch.Tensor, radius: int, eps: float
+) -> torch.Tensor:
+    """Carry the correction ``proxy_in -> proxy_out`` (checked, of one shape) over to
+    ``photo``; at full size ``proxy_out`` (clipped) is the answer. The fit runs where
+    ``proxy_out`` is."""
+    if tuple(proxy_in.shape[-2:]) == photo.size:
+        return photo.whole(proxy_out.clamp(0, 1))
+    return _apply(photo, _fit(proxy_in.to(proxy_out.device), proxy_out, radius, eps))
+
+
+def correct(
+    photo: Photo, long_side: int, network: Callable[[torch.Tensor], NetOutput]
+) -> tuple[torch.Tensor, NetOutput, tuple[int, int]]:
+    """The fast path: ``network`` (a checked, clipped pass) on the proxy of ``photo`` with
+    long side ``long_side``, its correction carried to full resolution. Returns the
+    corrected photo, the proxy's network output and the proxy's size."""
+    size = proxy_size(*photo.size, long_side=long_side)
+    proxy = photo.downscale(size)
+    small = network(proxy)
+    if size == photo.size:  # the network's pass was on the photo itself
+        return photo.whole(small.image), small, size
+    return _transfer(photo, proxy, small.image, DEFAULT_RADIUS, DEFAULT_EPS), small, size
 
 
 def transfer(
@@ -354,29 +465,15 @@ def transfer(
     ``out``: see :func:`apply_affine` (where the result is written when the proxy is smaller).
     """
     image, batched = _as_batch(full_in, "full_in")
-    small, _ = _as_batch(proxy_in, "proxy_in")
-    if small.shape[:2] != image.shape[:2]:
+    small = _check_proxies(proxy_in, proxy_out, radius, eps)
+    if small[0].shape[:2] != image.shape[:2]:
         raise InvalidImageError(
             f"transfer: proxy_in {tuple(proxy_in.shape)} does not belong to full_in "
             f"{tuple(full_in.shape)} (batch or channels differ)"
         )
-    if small.shape[-2] > image.shape[-2] or small.shape[-1] > image.shape[-1]:
-        raise InvalidImageError(
-            f"transfer: proxy_in {tuple(proxy_in.shape)} is larger than full_in "
-            f"{tuple(full_in.shape)}"
-        )
-    if small.shape == image.shape:
-        _check_fit_options(radius, eps)
-        result, _ = _as_batch(proxy_out, "proxy_out")
-        if result.shape != image.shape:
-            raise InvalidImageError(
-                f"transfer: proxy_out {tuple(proxy_out.shape)} must match proxy_in "
-                f"{tuple(proxy_in.shape)}"
-            )
-        result = result.to(image.dtype).clamp(0, 1)
-    else:
-        coeffs = fit_local_affine(small, _as_batch(proxy_out, "proxy_out")[0], radius, eps)
-        result = apply_affine(image, coeffs, out=None if out is None else _as_batch(out, "out")[0])
+    _check_not_larger(small[0], image.shape[-2:], "transfer", f"full_in {tuple(full_in.shape)}")
+    target = None if out is None else _as_batch(out, "out")[0]
+    result = _transfer(FloatPhoto(image, target), *small, radius, eps)
     return result if batched else result[0]
 
 
@@ -391,13 +488,35 @@ def transfer_uint8(
     """:func:`transfer` for an 8-bit ``H×W×3`` photo (``proxy_in`` from
     :func:`downscale_uint8`): returns the corrected photo as ``H×W×3`` uint8."""
     _check_uint8_rgb(rgb)
-    small, _ = _as_batch(proxy_in, "proxy_in")
-    if small.shape[0] != 1 or small.shape[-2] > rgb.shape[0] or small.shape[-1] > rgb.shape[1]:
+    small = _check_proxies(proxy_in, proxy_out, radius, eps)
+    if small[0].shape[0] != 1:
         raise InvalidImageError(
             f"transfer_uint8: proxy_in {tuple(proxy_in.shape)} does not belong to a photo of "
             f"{tuple(rgb.shape)}"
         )
-    return apply_affine_uint8(rgb, fit_local_affine(small, proxy_out, radius, eps))
+    _check_not_larger(small[0], rgb.shape[:2], "transfer_uint8", f"a photo of {tuple(rgb.shape)}")
+    return _transfer(Uint8Photo(rgb), *small, radius, eps)
+
+
+def _check_proxies(
+    proxy_in: torch.Tensor, proxy_out: torch.Tensor, radius: int, eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``proxy_in`` and ``proxy_out`` as (N, 3, h, w) batches of one shape, and the fit's
+    options, checked."""
+    guide, _ = _as_batch(proxy_in, "proxy_in")
+    target, _ = _as_batch(proxy_out, "proxy_out")
+    if guide.shape != target.shape:
+        raise InvalidImageError(
+            f"proxy_in {tuple(proxy_in.shape)} and proxy_out {tuple(proxy_out.shape)} must "
+            "have the same shape"
+        )
+    _check_fit_options(radius, eps)
+    return guide, target
+
+
+def _check_not_larger(proxy: torch.Tensor, size: tuple[int, ...], name: str, what: str) -> None:
+    if proxy.shape[-2] > size[0] or proxy.shape[-1] > size[1]:
+        raise InvalidImageError(f"{name}: proxy_in {tuple(proxy.shape)} is larger than {what}")
 
 
 def _check_uint8_rgb(rgb: torch.Tensor) -> None:
@@ -449,7 +568,7 @@ def _box(x: torch.Tensor, radius: int, top: int = 0, height: int | None = None) 
     ``x`` holds rows ``top ..`` of an image of ``height`` rows (default: all of them); rows
     whose windows reach beyond ``x`` without reaching the image border come out wrong, and
     the caller drops them. Separable sums by depthwise convolutions in channels-last layout
-    (on CPU several times faster than average pooling), divided by the number of image
+    (on CPU faster than average pooling), divided by the number of image
     pixels in each window.
     """
     channels, (h, w) = x.shape[1], x.shape[-2:]
@@ -499,7 +618,7 @@ def _blend_matrix(lo: torch.Tensor, hi: torch.Tensor, weight: torch.Tensor, n: i
     """Rows ``(1 - weight)·src[lo] + weight·src[hi]`` as a (len(lo), n) matrix.
 
     Interpolating a strip's rows by one small matrix product over the source rows it needs
-    is on CPU several times faster than gathering both source rows and blending them.
+    is on CPU faster than gathering both source rows and blending them.
     """
     matrix = weight.new_zeros(len(lo), n)
     index = torch.arange(len(lo), device=lo.device)

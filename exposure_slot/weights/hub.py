@@ -7,8 +7,8 @@ exception here: it is also read at call time, so setting it late still keeps us 
 
 When the Hub cannot be reached or fails (5xx), ``hf_hub_download`` returns the cached copy if
 there is one, so a Hub outage does not break a machine that ran once online. When nothing is
-cached, huggingface_hub 2.4 retries a failed lookup 5 times (back-off 1+2+4+8+8 s, about 23 s
-for a refused connection) before we report it; HF_HUB_OFFLINE=1 skips all of that.
+cached, huggingface_hub retries a failed lookup several times, with back-off, before we
+report it; HF_HUB_OFFLINE=1 skips all of that.
 
 Integrity: with ``sha256`` given, every returned file is hashed, cached or not, so a bad file
 is never handed out. On a mismatch we compare the bytes with the hash the Hub announced for

@@ -1,7 +1,11 @@
-"""In-memory images: PIL / numpy / torch to the network's float batch and back.
+"""In-memory pixel adapters: the only converter between user types and network tensors.
 
-Every public entry point validates here, so a bad array gets a clear library error
-instead of a traceback from deep inside torch. Files are :mod:`exposure_slot.imageio`'s.
+A PIL image, numpy array or torch tensor becomes the network's float batch here, once, and
+the corrected batch goes back into the caller's type here, once. Everything it takes is
+validated here, so a bad array gets a clear library error instead of a traceback from deep
+inside torch; the code that runs the network trusts what it gets. Files are
+:mod:`exposure_slot.files`'; the facts both share (quantiser, float range, luma, PIL modes)
+are :mod:`exposure_slot.pixel_values`'.
 
 Values: integers (uint8, uint16, PIL's 8- and 16-bit modes) are divided by their maximum.
 Floats (numpy float16/32/64, torch float tensors, PIL mode 'F') must be finite and lie in
@@ -13,7 +17,6 @@ out as a white or black picture without a word.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -23,18 +26,20 @@ import torch
 from PIL import Image
 
 from .errors import ImageReadError, ImageTypeError, InvalidImageError
+from .pixel_values import (
+    PIL_MODES,
+    WIDE_GRAY_MODES,
+    check_float_range,
+    luma,
+    pil_gray_values,
+    to_uint,
+)
 
 Restore = Callable[[torch.Tensor], Any]
-
-FLOAT_TOLERANCE: float = 0.25
-"""How far outside [0, 1] float pixels may lie and still be accepted (they are then clipped)."""
 
 _INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 _TORCH_FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-_PIL_AS_RGB = ("CMYK", "YCbCr", "LAB", "HSV", "RGBX")
-_PIL_AS = {"P": "RGB", "1": "L", "La": "LA", "RGBa": "RGBA", "PA": "RGBA"}
 
 
 def _check_size(h: int, w: int, what: str) -> None:
@@ -42,52 +47,28 @@ def _check_size(h: int, w: int, what: str) -> None:
         raise InvalidImageError(f"{what} is empty ({h}×{w} pixels)")
 
 
-def _check_float_values(x: torch.Tensor | np.ndarray, what: str) -> None:
-    """Refuse NaN, infinity and values further than FLOAT_TOLERANCE outside [0, 1].
-
-    Minimum and maximum carry any NaN or infinity, so two passes over the pixels suffice.
-    """
+def _check_float_values(x: torch.Tensor | np.ndarray, what: str) -> tuple[float, float]:
+    """Refuse what :func:`check_float_range` refuses; return the minimum and maximum."""
     if isinstance(x, torch.Tensor):
         lo, hi = (float(v) for v in torch.aminmax(x))
     else:
         lo, hi = float(x.min()), float(x.max())
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise InvalidImageError(f"{what} contains NaN or infinite values")
-    if lo < -FLOAT_TOLERANCE or hi > 1 + FLOAT_TOLERANCE:
-        raise InvalidImageError(
-            f"{what} has values from {lo:.4g} to {hi:.4g}: float images must lie in [0, 1] "
-            f"(up to {FLOAT_TOLERANCE} outside it is clipped); scale them first, e.g. divide "
-            "0-255 values by 255, or pass 8-bit data as uint8"
-        )
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    """Rec.601 luma of ``H×W×3`` values (as Pillow's ``convert("L")``), shape ``H×W``."""
-    return rgb @ _LUMA
+    check_float_range(lo, hi, what)
+    return lo, hi
 
 
 _BLOCK_ROWS = 32
-"""Rows per block in :func:`_convert`: a block's temporaries stay in the CPU cache."""
+"""Rows per block in :func:`_to_float`: a block's temporaries stay in the CPU cache."""
 
 
-def _convert(values: np.ndarray, scale: float, dtype: np.dtype) -> np.ndarray:
-    """``values`` (float32, ``H×W×C``, any memory order) as a C-contiguous array of ``dtype``:
-    integers are ``round(values * scale)``, floats a plain cast. Done a block of rows at a
-    time: several times faster than numpy's whole-array rounding or cast on the
-    channels-first view of a corrected photo (full-size temporaries are fresh memory), which
-    mattered in fast mode at 12-24 MP."""
-    if dtype not in _INT_MAX:
-        result = np.empty(values.shape, dtype)
-        for top in range(0, values.shape[0], _BLOCK_ROWS):
-            result[top : top + _BLOCK_ROWS] = values[top : top + _BLOCK_ROWS]
-        return result
-    source = torch.from_numpy(values)
-    wide = torch.empty(source.shape, dtype=torch.uint8 if dtype == np.uint8 else torch.int32)
-    for top in range(0, source.shape[0], _BLOCK_ROWS):
-        rows = slice(top, top + _BLOCK_ROWS)
-        wide[rows] = source[rows].mul(scale).round_()
-    result = wide.numpy()
-    return result if result.dtype == dtype else result.astype(dtype)
+def _to_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` (float32, ``H×W×C``, any memory order, e.g. the channels-first network
+    output seen as ``H×W×C``) as a C-contiguous array of float ``dtype``, a block of rows at
+    a time: on such a view that is faster than numpy's whole-array cast."""
+    result = np.empty(values.shape, dtype)
+    for top in range(0, values.shape[0], _BLOCK_ROWS):
+        result[top : top + _BLOCK_ROWS] = values[top : top + _BLOCK_ROWS]
+    return result
 
 
 def numpy_to_float(
@@ -128,7 +109,7 @@ def numpy_to_float(
     dtype, scale = array.dtype, _INT_MAX.get(array.dtype, 1.0)
     if dtype in _FLOATS:
         _check_float_values(array, f"{what} ({dtype})")
-    colour = array[:, :, :3] if channels >= 3 else np.repeat(array[:, :, :1], 3, axis=2)
+    colour = array[:, :, :3] if channels >= 3 else np.broadcast_to(array[:, :, :1], (h, w, 3))
     # Stored channels first (the network's layout), seen as H×W×3: no transposing copy later.
     planes = np.empty((3, h, w), np.float32)
     np.divide(colour.transpose(2, 0, 1), np.float32(scale), out=planes, dtype=np.float32)
@@ -141,8 +122,11 @@ def numpy_to_float(
 
     def restore(out: np.ndarray) -> np.ndarray:
         if channels == 1:
-            out = _luma(out)[:, :, None]
-        out = _convert(out, scale, dtype)
+            out = luma(out)[:, :, None]
+        if dtype in _INT_MAX:
+            out = to_uint(out, 8 if dtype == np.uint8 else 16)
+        else:
+            out = _to_float(out, dtype)
         if alpha is not None:
             out = np.concatenate([out, alpha], axis=2)
         return out if out.dtype == given else out.astype(given)
@@ -162,37 +146,6 @@ def _numpy(array: np.ndarray) -> tuple[torch.Tensor, Restore]:
     return batch, back
 
 
-_WIDE_GRAY_MAX = {"I": 65535, "F": 1}
-"""Full scale of PIL's wide gray modes ('I;16*' are 0-65535 like 'I'): one policy for PIL
-images and for files (``imageio.read_image`` uses :func:`pil_gray_values` too)."""
-
-
-def pil_gray_values(image: Image.Image, what: str) -> np.ndarray:
-    """``H×W`` float32 in [0, 1] of a decoded PIL image in mode 'I;16*', 'I' or 'F'.
-
-    'I;16*' and 'I' are divided by 65535; an 'I' value below 0 or above 65535 is refused
-    (InvalidImageError), since what its full scale is cannot be told. 'F' follows the float
-    rule of this module. ``what`` names the image in error messages.
-    """
-    mode = image.mode
-    full_scale = _WIDE_GRAY_MAX.get("I" if mode.startswith("I;16") else mode)
-    if full_scale is None:
-        raise ImageTypeError(f"{what}: mode {mode!r} is not a wide gray mode")
-    values = np.asarray(image)
-    if mode == "F":
-        gray = values.astype(np.float32, copy=False)
-        _check_float_values(gray, f"{what} (mode F)")
-        return np.clip(gray, 0.0, 1.0)
-    lo, hi = int(values.min()), int(values.max())
-    if lo < 0 or hi > full_scale:
-        raise InvalidImageError(
-            f"{what} (mode {mode}) has values from {lo} to {hi}: 32-bit integer images are read "
-            f"as 0-{full_scale} (16-bit data); scale them into that range, or to a float image "
-            "in [0, 1] (mode F)"
-        )
-    return (values.astype(np.float32) / np.float32(full_scale)).astype(np.float32, copy=False)
-
-
 def _pil_wide_gray(image: Image.Image) -> tuple[np.ndarray, Callable[[np.ndarray], Image.Image]]:
     """'I;16*', 'I' and 'F' (see :func:`pil_gray_values`) to gray RGB, and the way back."""
     mode = image.mode
@@ -200,13 +153,13 @@ def _pil_wide_gray(image: Image.Image) -> tuple[np.ndarray, Callable[[np.ndarray
     gray = pil_gray_values(image, "PIL image")
 
     def back(out: np.ndarray) -> Image.Image:
-        lum = _luma(out)
+        lum = luma(out)
         if mode == "F":
-            return Image.fromarray(lum.astype(np.float32))
-        values = np.round(lum * 65535.0)
-        return Image.fromarray(values.astype(np.uint16 if mode.startswith("I;16") else np.int32))
+            return Image.fromarray(lum)
+        values = to_uint(lum, 16)
+        return Image.fromarray(values if PIL_MODES[mode] == "I;16" else values.astype(np.int32))
 
-    return np.repeat(gray[:, :, None], 3, axis=2), back
+    return np.broadcast_to(gray[:, :, None], (*gray.shape, 3)), back
 
 
 def pil_to_float(image: Image.Image) -> tuple[np.ndarray, Callable[[np.ndarray], Image.Image]]:
@@ -219,12 +172,12 @@ def pil_to_float(image: Image.Image) -> tuple[np.ndarray, Callable[[np.ndarray],
     'I' is read as 0-65535 (values outside refused), 'F' as a float image.
     """
     mode = image.mode
-    if mode.startswith("I;16") or mode in ("I", "F"):
+    if mode in WIDE_GRAY_MODES:
         return _pil_wide_gray(image)
-    target = _PIL_AS.get(mode, "RGB" if mode in _PIL_AS_RGB else mode)
+    target = PIL_MODES.get(mode)
     if mode == "P" and "transparency" in image.info:
         target = "RGBA"
-    if target not in ("L", "LA", "RGB", "RGBA"):
+    if target is None:
         raise ImageTypeError(f"PIL image mode {mode!r} is not supported")
     try:
         image = image if target == mode else image.convert(target)
@@ -287,8 +240,11 @@ def _tensor(tensor: torch.Tensor) -> tuple[torch.Tensor, Restore]:
     if tensor.ndim == 4 and tensor.shape[0] == 0:
         raise InvalidImageError("torch image batch is empty")
     tensor_data = tensor.detach()
-    _check_float_values(tensor_data, f"torch image ({tensor.dtype})")
-    batch = tensor_data.float().clamp(0, 1)
+    lo, hi = _check_float_values(tensor_data, f"torch image ({tensor.dtype})")
+    # float32 in [0, 1] is used as it is (never written to); else one converted copy
+    batch = tensor_data.float()
+    if lo < 0 or hi > 1:
+        batch = batch.clamp(0, 1) if batch is tensor_data else batch.clamp_(0, 1)
     batch = batch[None] if tensor.ndim == 3 else batch
     device, dtype, single = tensor.device, tensor.dtype, tensor.ndim == 3
 
