@@ -113,9 +113,9 @@ def test_standard_input_and_output(tmp_path):
 
 
 def test_every_train_option_has_help_and_shows_its_default():
-    from exposure_slot import training
+    from exposure_slot import train_config
 
-    parser = training.build_parser()
+    parser = train_config.build_parser()
     text = " ".join(parser.format_help().replace("'", "").split())  # undo line wrapping
     for action in parser._actions:
         assert action.help, f"{action.option_strings} has no help"
