@@ -15,7 +15,7 @@ from test_cli import ASTRONAUT, COFFEE, SRGB_ICC, WEIGHTS, correct, pixels, save
 from test_imageio import make_exif
 
 from exposure_slot import ImageWriteError, correct_file
-from exposure_slot.batch import RESULT_FIELDS
+from exposure_slot.batch import RESULT_FIELDS, correct_files
 
 
 def test_correct_file_keeps_what_the_command_line_keeps(tmp_path, corrector):
@@ -73,6 +73,26 @@ def test_report_has_one_row_per_input(tmp_path, capsys):
     assert rerun == ["skipped", "skipped", "failed"]
 
 
+def test_correct_files_from_python_gives_the_command_lines_rows_and_files(tmp_path, corrector):
+    folder = tmp_path / "in"
+    save(folder / "a.png", COFFEE)
+    save(folder / "sub" / "b.jpg", ASTRONAUT, exif=make_exif(6))
+    (folder / "broken.png").write_bytes(b"not a png")
+    assert correct(folder, "-r", "-o", tmp_path / "cli", "--report", tmp_path / "cli.jsonl") == 1
+    report = tmp_path / "api.jsonl"
+    rows = correct_files([folder], tmp_path / "api", corrector, recursive=True, report=report)
+    cli_rows = [json.loads(line) for line in (tmp_path / "cli.jsonl").read_text().splitlines()]
+    assert [json.loads(line) for line in report.read_text().splitlines()] == rows
+    keep = ("status", "plan")
+    assert [{k: r[k] for k in keep} for r in rows] == [{k: r[k] for k in keep} for r in cli_rows]
+    assert [r["status"] for r in rows] == ["written", "failed", "written"]  # a, broken, sub/b
+    assert "broken.png" in rows[1]["error"]
+    for name in ("a.png", "sub/b.jpg"):
+        assert (tmp_path / "api" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes()
+    again = correct_files([folder], tmp_path / "api", corrector, recursive=True, skip_existing=True)
+    assert [r["status"] for r in again] == ["skipped", "failed", "skipped"]
+
+
 def test_report_never_replaces_another_file(tmp_path, capsys):
     source = save(tmp_path / "a.png", COFFEE)
     notes = tmp_path / "notes.jsonl"
@@ -112,11 +132,17 @@ def test_standard_input_and_output(tmp_path):
     assert correct("-", source, "-o", tmp_path / "two.png") == 2  # one image only
 
 
-def test_every_train_option_has_help_and_shows_its_default():
-    from exposure_slot import train_config
+@pytest.mark.parametrize("door", ["module", "command line"])
+def test_every_train_option_has_help_and_shows_its_default(door, capsys):
+    from exposure_slot import cli, train_config
 
     parser = train_config.build_parser()
-    text = " ".join(parser.format_help().replace("'", "").split())  # undo line wrapping
+    if door == "module":
+        shown_help = parser.format_help()
+    else:  # exposure-slot train --help: the same declarations, in the command line's parser
+        assert cli.main(["train", "--help"]) == 0
+        shown_help = capsys.readouterr().out
+    text = " ".join(shown_help.replace("'", "").split())  # undo line wrapping
     for action in parser._actions:
         assert action.help, f"{action.option_strings} has no help"
         if action.default not in (None, False, [], "==SUPPRESS=="):
