@@ -33,6 +33,7 @@ from .imageio import (
     is_our_output,
     read_image,
     remove_stale_temp_files,
+    to_uint,
     write_image,
 )
 
@@ -52,6 +53,9 @@ _ALLOCATION_FAILURES = (
 )
 """Texts of torch's RuntimeError when an allocation fails (CPU allocator, CUDA, oneDNN)."""
 
+UINT8_MODES = ("RGB", "RGBA")
+"""Pillow modes of 8-bit photos whose result is written as the corrector's uint8 samples."""
+
 log = logging.getLogger(__name__)
 
 
@@ -64,8 +68,15 @@ def write_corrected(
     **options: Any,
 ) -> None:
     """Correct a decoded photo and write it to ``target`` like its source (folders made);
-    ``options`` are the corrector's (``mode``, ``strength`` ...)."""
-    fixed = corrector(data.rgb, **options)
+    ``options`` are the corrector's (``mode``, ``strength`` ...).
+
+    An 8-bit RGB(A) photo goes to the corrector as its uint8 samples, so that fast mode takes
+    its 8-bit path (strips, no full-size float copies); the result is what the library gives
+    for those samples. Other photos stay float: their result is converted when written
+    (grey, palette, CMYK, 16 bits), and quantising first would round twice.
+    """
+    as_uint8 = data.bit_depth == 8 and data.mode in UINT8_MODES
+    fixed = corrector(to_uint(data.rgb, 8) if as_uint8 else data.rgb, **options)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_image(target, fixed, like=data, quality=quality)
 

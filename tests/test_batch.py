@@ -16,6 +16,7 @@ from test_imageio import make_exif
 
 from exposure_slot import ImageWriteError, correct_file
 from exposure_slot.batch import RESULT_FIELDS, correct_files
+from exposure_slot.imageio import read_image, write_image
 
 
 def test_correct_file_keeps_what_the_command_line_keeps(tmp_path, corrector):
@@ -39,6 +40,18 @@ def test_correct_file_never_replaces_a_file_it_did_not_write(tmp_path, corrector
     correct_file(source, foreign, corrector, overwrite=True)  # asked for
     correct_file(source, foreign, corrector, strength=0)  # ours now: replaced without asking
     assert np.array_equal(pixels(foreign), COFFEE)  # strength 0: the photo itself
+
+
+def test_only_8_bit_colour_photos_reach_the_corrector_as_uint8(tmp_path, corrector):
+    # A grey photo's result becomes grey when written: quantised to uint8 RGB first, it
+    # would be rounded twice. It stays float, exactly as the library writes it.
+    source = save(tmp_path / "grey.png", ASTRONAUT[..., 0])
+    fast = ("--mode", "fast", "--proxy-size", "64")
+    assert correct(source, "-o", tmp_path / "out.png", *fast) == 0
+    image = read_image(source)
+    wanted = tmp_path / "expected.png"
+    write_image(wanted, corrector(image.rgb, mode="fast", proxy_size=64), like=image)
+    assert (tmp_path / "out.png").read_bytes() == wanted.read_bytes()
 
 
 def test_strength_on_the_command_line(tmp_path):
