@@ -18,7 +18,9 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,6 +131,7 @@ def correct_files(
     quality: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     threads: ThreadPolicy | None = None,
+    workers: int = 1,
     report: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> list[dict[str, Any]]:
@@ -136,7 +139,8 @@ def correct_files(
 
     ``output`` is a file name (one input file) or a folder (see :func:`plan_jobs` for the
     names, and for what is refused). ``corrector`` defaults to a new ``ExposureCorrector()``;
-    ``options`` go to it (``mode``, ``strength`` ...). One bad file does not stop the others.
+    ``options`` go to it (``mode``, ``strength`` ...); ``threads`` and ``workers`` are
+    :func:`run_jobs`'s. One bad file does not stop the others.
     Returns one row per input (see :data:`RESULT_FIELDS`): ``status`` is written, skipped or
     failed, ``error`` says why a file failed. ``report`` also gets them as JSON Lines.
     """
@@ -163,6 +167,7 @@ def correct_files(
         max_pixels=max_pixels,
         skip_existing=skip_existing,
         threads=threads,
+        workers=workers,
         report=report_path,
         **options,
     )
@@ -504,46 +509,79 @@ def run_jobs(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     skip_existing: bool = False,
     threads: ThreadPolicy | None = None,
+    workers: int = 1,
     report: Path | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     **options: Any,
 ) -> list[dict[str, Any]]:
     """Correct every job with ``corrector``; returns one result row per job, in job order.
 
-    The next photo is decoded in a background thread while the current one is corrected.
+    The next photos are decoded in a background thread while the current ones are corrected;
+    ``workers`` photos are corrected at once (each in a thread of its own when above 1: the
+    full-size work of fast mode runs side by side, the network passes take turns).
     ``options`` go to the corrector (``mode``, ``strength`` ...). Library errors, OS errors
     and failed memory allocations of one file give that file a failed row and the batch goes
     on; any other exception is a bug and propagates. ``threads`` sets torch's threads before
-    each image. ``on_row`` sees each row as it is made (progress, messages). ``report`` gets
-    the rows as JSON Lines, also when interrupted (the rows done). Ctrl-C stops after the file
-    being written is cleaned up (write_image never leaves a partial file) and re-raises.
+    each image (with several workers once, before they start). ``on_row`` sees each row in
+    job order as it is made (progress, messages). ``report`` gets the rows as JSON Lines,
+    also when interrupted (the rows done). Ctrl-C stops after the files being written are
+    finished or cleaned up (write_image never leaves a partial file) and re-raises.
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise OptionError(f"workers must be a positive integer, not {workers!r}")
     for folder in {job.target.parent for job in jobs if job.target is not None}:
         for stale in remove_stale_temp_files(folder):
             log.info("removed %s, left by a killed run", stale)
-    reader = Prefetcher(jobs, max_pixels=max_pixels, skip_existing=skip_existing)
+    reader = Prefetcher(jobs, max_pixels=max_pixels, skip_existing=skip_existing, depth=workers + 1)
+    pool = None
+    if workers > 1:
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="exposure-slot-worker")
+        if threads is not None:
+            threads.apply()
+            threads = None
+    pending: deque[Future[dict[str, Any]]] = deque()
     rows: list[dict[str, Any]] = []
+
+    def emit(made: Future[dict[str, Any]]) -> None:
+        rows.append(made.result())
+        if on_row is not None:
+            on_row(rows[-1])
+
     try:
         for job, data, error in reader:
             if job.problem is not None or error is not None:
-                row = result_row(
-                    job.source, job.target, "failed", _failure(job, error or job.problem)
-                )
+                failure = _failure(job, error or job.problem)
+                pending.append(_ready(result_row(job.source, job.target, "failed", failure)))
             elif data is None:
-                row = result_row(job.source, job.target, "skipped")
+                pending.append(_ready(result_row(job.source, job.target, "skipped")))
+            elif pool is None:
+                pending.append(
+                    _ready(_correct_one(corrector, job, data, quality, threads, options))
+                )
             else:
-                row = _correct_one(corrector, job, data, quality, threads, options)
-                del data  # a failed allocation must not keep this image's memory
-            rows.append(row)
-            if on_row is not None:
-                on_row(row)
+                args = (corrector, job, data, quality, None, options)
+                pending.append(pool.submit(_correct_one, *args))
+            del data  # a failed allocation must not keep this image's memory
+            while pending and (pending[0].done() or len(pending) > workers):
+                emit(pending.popleft())
+        while pending:
+            emit(pending.popleft())
     except KeyboardInterrupt:
         reader.stop()
         raise
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)  # photos being written are finished whole
         if report is not None:
             write_report(report, rows)
     return rows
+
+
+def _ready(row: dict[str, Any]) -> Future[dict[str, Any]]:
+    """A row already made, queued among the rows being made (rows come out in job order)."""
+    done: Future[dict[str, Any]] = Future()
+    done.set_result(row)
+    return done
 
 
 def _correct_one(

@@ -457,6 +457,13 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
         help="write one JSON line per input: input, output, status (written, skipped, "
         "failed), error, seconds, plan",
     )
+    sub.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="photos corrected at once, each with one torch thread unless --threads says "
+        "otherwise (default: %(default)s)",
+    )
     _add_processing_options(sub)
     sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sub.add_argument("-v", "--verbose", action="store_true", help="log how each image is processed")
@@ -486,6 +493,8 @@ def _run_correct(args: argparse.Namespace) -> int:
     if report is not None:
         batch.check_report_target(report)
     if args.ray is not None:
+        if args.workers > 1:
+            raise OptionError("--workers counts photos on this machine; with --ray use --actors")
         return _run_correct_on_ray(args)
     return _correct_here(args, jobs, report)
 
@@ -517,7 +526,8 @@ def _correct_here(args: argparse.Namespace, jobs: list[Any], report: Path | None
             corrector,
             quality=args.quality,
             skip_existing=args.skip_existing,
-            threads=ThreadPolicy(args.threads),
+            threads=ThreadPolicy(args.threads or (None if args.workers == 1 else 1)),
+            workers=args.workers,
             report=report,
             on_row=show,
             **_limits(args),

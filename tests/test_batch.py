@@ -106,6 +106,29 @@ def test_correct_files_from_python_gives_the_command_lines_rows_and_files(tmp_pa
     assert [r["status"] for r in again] == ["skipped", "failed", "skipped"]
 
 
+def test_two_workers_write_the_same_files_and_rows_in_order(tmp_path):
+    folder = tmp_path / "in"
+    for index in range(4):
+        save(folder / f"{index}.png", np.roll(ASTRONAUT, 20 * index, axis=1))
+    (folder / "2_broken.png").write_bytes(b"not a png")
+    fast = ("--mode", "fast", "--proxy-size", "64")
+    for workers in ("1", "2"):
+        report = tmp_path / f"report{workers}.jsonl"
+        argv = (folder, "-o", tmp_path / workers, "--workers", workers, "--report", report)
+        assert correct(*argv, *fast) == 1
+    rows = [
+        [json.loads(line) for line in (tmp_path / f"report{w}.jsonl").read_text().splitlines()]
+        for w in ("1", "2")
+    ]
+    names = ["0.png", "1.png", "2.png", "2_broken.png", "3.png"]
+    for run in rows:
+        assert [os.path.basename(r["input"]) for r in run] == names
+        assert [r["status"] for r in run] == ["written"] * 3 + ["failed", "written"]
+    for name in ("0.png", "1.png", "2.png", "3.png"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
+    assert correct(folder, "-o", tmp_path / "ray", "--workers", "2", "--ray") == 2
+
+
 def test_report_never_replaces_another_file(tmp_path, capsys):
     source = save(tmp_path / "a.png", COFFEE)
     notes = tmp_path / "notes.jsonl"
