@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                 check=False,
             )
     print(describe())
+    print("(the child processes: OpenMP/MKL variables unset)")
     print(f"median of {args.runs} run(s) per row; correct with --threads {args.threads}\n")
     print("| case | tree | wall s | CPU s (user+sys) | peak RSS MiB |")
     print("|---|---|---:|---:|---:|")
