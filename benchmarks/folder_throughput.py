@@ -17,13 +17,15 @@ weights and corrects a small crop (not timed), then corrects the whole folder:
 Then the whole command line is timed as a process (start-up and loading the weights
 included) with and without ``--workers 2``. OMP_WAIT_POLICY=PASSIVE everywhere, as the
 command line sets it. Prints photos per second (median of ``--runs``), the ratio to one at a
-time, the CPU time and the peak memory of each process, and the machine.
+time, the CPU time per photo, the peak memory of each process, the ceiling that the CPU time
+per photo puts on any schedule, and the machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -99,13 +101,16 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp) / "photos"
         make_folder(folder, args.photos, args.megapixels)
         seconds: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
         usage: dict[str, list[Usage]] = {}
         for run in range(args.runs):
             for case in CASES:
                 out, result = Path(tmp) / f"out_{run}_{len(case)}", Path(tmp) / "result.json"
                 command = [sys.executable, __file__, "--worker", case, str(folder), str(out)]
                 usage.setdefault(case, []).append(measure([*command, str(result)], env))
-                seconds.setdefault(case, []).append(json.loads(result.read_text())["seconds"])
+                timed = json.loads(result.read_text())
+                seconds.setdefault(case, []).append(timed["seconds"])
+                cpu.setdefault(case, []).append(timed["cpu"])
             for workers in ("1", "2"):
                 case = f"command line, --workers {workers} (whole process)"
                 out = Path(tmp) / f"cli_{run}_{workers}"
@@ -113,19 +118,28 @@ def main(argv: list[str] | None = None) -> int:
                 command += ["-o", str(out), "--workers", workers, "-q"]
                 usage.setdefault(case, []).append(measure(command, env))
                 seconds.setdefault(case, []).append(usage[case][-1].wall)
+                cpu.setdefault(case, []).append(usage[case][-1].cpu)
     from machine import describe
 
     print(describe())
     print("(each case's process: OMP_WAIT_POLICY=PASSIVE, other OpenMP/MKL variables unset)")
     print(f"{args.photos} photos of {args.megapixels:g} MP; median of {args.runs} run(s)\n")
-    print("| case | photos/s | vs one at a time | process CPU s | peak RSS MiB |")
+    print("| case | photos/s | vs one at a time | CPU s per photo | peak RSS MiB |")
     print("|---|---:|---:|---:|---:|")
     base = args.photos / statistics.median(seconds[CASES[0]])
     for case, times in seconds.items():
         rate = args.photos / statistics.median(times)
-        cpu = statistics.median(u.cpu for u in usage[case])
+        per_photo = statistics.median(cpu[case]) / args.photos
         peak = statistics.median(u.peak_mib for u in usage[case])
-        print(f"| {case} | {rate:.2f} | {rate / base:.2f}x | {cpu:.1f} | {peak:.0f} |")
+        print(f"| {case} | {rate:.2f} | {rate / base:.2f}x | {per_photo:.2f} | {peak:.0f} |")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    least = min(statistics.median(cpu[case]) for case in CASES) / args.photos
+    ceiling = (cores or 1) / least
+    print(
+        f"\nCPU s per photo: in-process cases the folder's work alone, command lines the whole "
+        f"process. No schedule on {cores} core(s) passes {cores} / {least:.2f} = {ceiling:.2f} "
+        f"photos/s ({ceiling / base:.2f}x one at a time) without less CPU per photo."
+    )
     return 0
 
 

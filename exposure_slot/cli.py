@@ -4,6 +4,11 @@
 everything worked, 1 when a file or the weights failed (each failure named on stderr), 2 for
 usage errors (bad options), 128 + the signal's number when stopped by a signal: 130 for
 Ctrl-C (SIGINT), 143 for SIGTERM, 129 for SIGHUP (each cleans up like Ctrl-C).
+
+A thin layer: it parses and checks the options, calls the library (:mod:`exposure_slot.batch`
+runs ``correct``, :mod:`exposure_slot.train_config` declares and runs ``train``) and maps its
+exceptions to exit statuses. Parsing loads no torch, so ``--help``, ``--version`` and usage
+errors answer at once; each command imports what it needs when it runs.
 """
 
 from __future__ import annotations
