@@ -4,93 +4,70 @@
 everything worked, 1 when a file or the weights failed (each failure named on stderr), 2 for
 usage errors (bad options), 128 + the signal's number when stopped by a signal: 130 for
 Ctrl-C (SIGINT), 143 for SIGTERM, 129 for SIGHUP (each cleans up like Ctrl-C).
+
+A thin layer: it parses and checks the options, calls the library (:mod:`exposure_slot.batch`
+runs ``correct``, :mod:`exposure_slot.train_config` declares and runs ``train``) and maps its
+exceptions to exit statuses. Parsing loads no torch, so ``--help``, ``--version`` and usage
+errors answer at once; each command imports what it needs when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import fnmatch
-import glob
+import importlib
 import logging
 import os
-import queue
 import signal
 import sys
 import tempfile
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-from tqdm import tqdm
+from . import __version__, train_config
+from .errors import ExposureSlotError, OptionError, UnsupportedPrecisionError, WeightsNotFoundError
+from .samples import DEFAULT_SAMPLE, SAMPLES
 
-from . import __version__, evaluation, training
-from .batch import (
-    STATUSES,
-    check_report_target,
-    plan_options,
-    result_row,
-    write_corrected,
-    write_report,
-)
-from .corrector import (
-    ExposureCorrector,
-    default_device,
-    resolve_device,
-    resolve_precision,
-    resolve_proxy_precision,
-)
-from .errors import (
-    ExposureSlotError,
-    OptionError,
-    UnsupportedPrecisionError,
-    WeightsNotFoundError,
-)
-from .files import (
-    DEFAULT_MAX_PIXELS,
-    READABLE_EXTENSIONS,
-    WRITABLE_EXTENSIONS,
-    ImageData,
-    is_our_output,
-    read_image,
-    remove_stale_temp_files,
-    write_image,
-)
-from .samples import DEFAULT_SAMPLE, SAMPLES, sample_path
-from .strength import MAX_STRENGTH, check_strength
-from .threads import ThreadPolicy
-from .visualize import MAX_SHEET_PIXELS, fit_long_side, montage, slot_sheet, to_pil
-from .weights import convert_checkpoint, load_manifest
-from .weights.hub import push_folder_to_hub
+if TYPE_CHECKING:
+    import torch
+
+    from .corrector import ExposureCorrector
 
 PROG = "exposure-slot"
-SAME_FOLDER_SUFFIX = "_corrected"
-"""Stem suffix used when an output lands in its input's own folder and ``--suffix`` is unset."""
 METHODS = ("model", "identity", "auto_gamma", "clahe")
 INTERRUPTED = 128 + signal.SIGINT
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
 """Signals handled like Ctrl-C: the file being written is removed, exit 128 + the number."""
-OTHER_IMAGE_EXTENSIONS = frozenset({".heic", ".heif", ".jxl", ".dng", ".raw"})
-"""Image extensions we neither read nor write: an ``-o`` ending so is a mistake, not a folder."""
-_ALLOCATION_FAILURES = (
-    "can't allocate memory",
-    "DefaultCPUAllocator",
-    "out of memory",
-    "could not create a primitive",
-)
-"""Texts of torch's RuntimeError when an allocation fails (CPU allocator, CUDA, oneDNN)."""
+LIBRARY_FACTS = {
+    "max_strength": ("strength", "MAX_STRENGTH"),
+    "max_pixels": ("files", "DEFAULT_MAX_PIXELS"),
+    "same_folder_suffix": ("batch", "SAME_FOLDER_SUFFIX"),
+    "max_sheet_pixels": ("visualize", "MAX_SHEET_PIXELS"),
+}
+"""Library values that help texts show as ``{name}``: (module, attribute). They are looked
+up only when help is printed, as some of their modules load torch."""
 
 
-class UsageError(ExposureSlotError):
-    """Arguments that cannot work together (reported like argparse's own errors, exit 2)."""
+class _Facts(dict[str, Any]):
+    """:data:`LIBRARY_FACTS` by name, each module imported on first use."""
+
+    def __missing__(self, key: str) -> Any:
+        module, name = LIBRARY_FACTS[key]
+        self[key] = value = getattr(importlib.import_module(f".{module}", __package__), name)
+        return value
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Fills the ``{name}`` library values (see :data:`LIBRARY_FACTS`) into help texts."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        return text.format_map(_Facts()) if text else text
 
 
 class Stopped(KeyboardInterrupt):
@@ -128,10 +105,11 @@ def _stop_signals_raise() -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Parsing loads no torch (nor does ``--help`` or a usage error): each command imports what
+    it needs when it runs."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["train"]:
-        return training.main(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -147,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into a reader that stopped (e.g. `| head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (UsageError, OptionError, UnsupportedPrecisionError) as exc:
+    except (OptionError, UnsupportedPrecisionError) as exc:
         args.parser.print_usage(sys.stderr)
         _error(exc)
         return 2
@@ -161,6 +139,8 @@ def _error(message: object) -> None:
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: object) -> None:
+    from tqdm import tqdm
+
     tqdm.write(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
@@ -172,7 +152,7 @@ def _print(text: object) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand (``train`` is forwarded before parsing)."""
+    """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog=PROG, description="Fix badly exposed photos with Exposure-slot (CVPR 2025)."
     )
@@ -189,13 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
         _add_app,
         _add_push,
         _add_eval,
+        _add_train,
     ):
         add(commands, model)
-    commands.add_parser(
-        "train",
-        help="train or fine-tune weights (see 'exposure-slot train --help')",
-        add_help=False,
-    )
     return parser
 
 
@@ -229,7 +205,7 @@ def _model_options() -> argparse.ArgumentParser:
 def _subcommand(
     commands: Any, name: str, run: Callable[[argparse.Namespace], int], **kwargs: Any
 ) -> argparse.ArgumentParser:
-    sub = commands.add_parser(name, **kwargs)
+    sub = commands.add_parser(name, **{"formatter_class": _HelpFormatter, **kwargs})
     sub.set_defaults(run=run, parser=sub)
     return sub
 
@@ -252,6 +228,8 @@ def _quality(text: str) -> int:
 
 
 def _strength(text: str) -> float:
+    from .strength import MAX_STRENGTH, check_strength
+
     try:
         return check_strength(float(text))
     except (ValueError, OptionError):
@@ -261,10 +239,13 @@ def _strength(text: str) -> float:
 
 
 def _max_pixels(text: str) -> int | None:
+    """``--max-pixels``: a pixel count, or None (no limit) for 0 or none."""
     return None if text.strip().lower() in ("0", "none") else _positive_int(text)
 
 
 def _extension(text: str) -> str:
+    from .files import WRITABLE_EXTENSIONS
+
     ext = "." + text.lower().lstrip(".")
     if ext not in WRITABLE_EXTENSIONS:
         raise argparse.ArgumentTypeError(
@@ -292,8 +273,8 @@ def _add_processing_options(sub: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--strength",
         type=_strength,
-        help=f"how much of the correction to apply: 0 = the photo as it is, 1 = the "
-        f"network's correction (default), up to {MAX_STRENGTH:g}",
+        help="how much of the correction to apply: 0 = the photo as it is, 1 = the "
+        "network's correction (default), up to {max_strength:g}",
     )
     group.add_argument(
         "--threads",
@@ -316,6 +297,8 @@ def _processing_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _load_corrector(args: argparse.Namespace) -> ExposureCorrector:
+    from .corrector import ExposureCorrector
+
     hub = {"revision": args.revision} if args.revision else {}
     device = parse_device(args.device)
     try:
@@ -332,6 +315,8 @@ def _load_corrector(args: argparse.Namespace) -> ExposureCorrector:
 
 def parse_device(name: str | None) -> torch.device | None:
     """``--device`` as a torch device, refusing devices this machine does not have."""
+    from .corrector import resolve_device
+
     return None if name is None else resolve_device(name, "--device")
 
 
@@ -365,11 +350,15 @@ def _add_demo(commands: Any, model: argparse.ArgumentParser) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    output = Path(args.output)
-    if output.suffix.lower() not in WRITABLE_EXTENSIONS:
-        raise UsageError(f"-o {output}: use an image extension ({', '.join(WRITABLE_EXTENSIONS)})")
+    import numpy as np
+
+    from .files import read_image, write_image
+    from .samples import sample_path
+    from .visualize import montage, to_pil
+
+    output = _image_output(args.output)
     if output.exists() or output.is_symlink():
-        raise UsageError(f"-o {output} already exists; choose another name")
+        raise OptionError(f"-o {output} already exists; choose another name")
     sample = SAMPLES[args.sample]
     photo = read_image(sample_path(sample.name))
     fixed = _load_corrector(args)(photo.rgb)
@@ -426,7 +415,7 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--suffix",
         help="added to output file stems (default: none, or "
-        f"'{SAME_FOLDER_SUFFIX}' when an output lands beside its input)",
+        "'{same_folder_suffix}' when an output lands beside its input)",
     )
     sub.add_argument("--quality", type=_quality, help="JPEG/WebP quality 1-100 (default 95)")
     existing = sub.add_mutually_exclusive_group()
@@ -442,9 +431,9 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--max-pixels",
         type=_max_pixels,
-        default=DEFAULT_MAX_PIXELS,
+        default=argparse.SUPPRESS,  # not given: the library's default
         help="refuse images with more pixels (decompression-bomb guard; 0 = no limit; "
-        "default %(default)s)",
+        "default {max_pixels})",
     )
     sub.add_argument(
         "--ray",
@@ -473,26 +462,26 @@ def _add_correct(commands: Any, model: argparse.ArgumentParser) -> None:
         help="write one JSON line per input: input, output, status (written, skipped, "
         "failed), error, seconds, plan",
     )
+    sub.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="photos corrected at once, each with one torch thread unless --threads says "
+        "otherwise (default: %(default)s)",
+    )
     _add_processing_options(sub)
     sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sub.add_argument("-v", "--verbose", action="store_true", help="log how each image is processed")
 
 
-@dataclass(frozen=True)
-class Job:
-    """One input and where its result goes; ``problem`` is set when it must not run."""
-
-    source: Path
-    target: Path | None = None
-    problem: str | None = None
-
-
 def _run_correct(args: argparse.Namespace) -> int:
     if "-" in args.inputs or args.output == "-":
         return _run_correct_piped(args)
+    from . import batch
+
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    jobs = plan_jobs(
+    jobs = batch.plan_jobs(
         args.inputs,
         Path(args.output),
         recursive=args.recursive,
@@ -501,36 +490,79 @@ def _run_correct(args: argparse.Namespace) -> int:
         replace=args.overwrite,
         skip_existing=args.skip_existing,
     )
-    for folder in {job.target.parent for job in jobs if job.target is not None}:
-        for stale in remove_stale_temp_files(folder):
-            logging.getLogger(__name__).info("removed %s, left by a killed run", stale)
     if not any(job.problem is None for job in jobs):
         for job in jobs:
             _error(job.problem)
         return 1
     report = None if args.report is None else Path(args.report)
     if report is not None:
-        check_report_target(report)
+        batch.check_report_target(report)
     if args.ray is not None:
+        if args.workers > 1:
+            raise OptionError("--workers counts photos on this machine; with --ray use --actors")
         return _run_correct_on_ray(args)
+    return _correct_here(args, jobs, report)
+
+
+def _correct_here(args: argparse.Namespace, jobs: list[Any], report: Path | None) -> int:
+    """Run planned jobs in this process, with a progress bar and each failure on stderr."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from .batch import plan_options, run_jobs
+    from .threads import ThreadPolicy
+
     corrector = _load_corrector(args)
     options = _processing_options(args)
     if options:  # bad combinations are usage errors, found before any file is read
         corrector.plan(np.zeros((8, 8, 3), np.float32), **plan_options(options))
+    rows: list[dict[str, Any]] = []
+    bar = tqdm(total=len(jobs), unit="img", desc="correct", disable=args.quiet, file=sys.stderr)
 
-    def correct(data: ImageData, target: Path) -> str:
-        write_corrected(corrector, data, target, quality=args.quality, **options)
-        return str(corrector.plan(data.rgb, **plan_options(options)))
+    def show(row: dict[str, Any]) -> None:
+        rows.append(row)
+        bar.update()
+        if row["status"] == "failed":
+            tqdm.write(f"{PROG}: error: {row['error']}", file=sys.stderr)
 
-    return run_jobs(
-        jobs,
-        correct,
-        max_pixels=args.max_pixels,
-        skip_existing=args.skip_existing,
-        quiet=args.quiet,
-        threads=ThreadPolicy(args.threads),
-        report=report,
-    )
+    try:
+        run_jobs(
+            jobs,
+            corrector,
+            quality=args.quality,
+            skip_existing=args.skip_existing,
+            threads=ThreadPolicy(args.threads or (None if args.workers == 1 else 1)),
+            workers=args.workers,
+            report=report,
+            on_row=show,
+            **_limits(args),
+            **options,
+        )
+    except KeyboardInterrupt as exc:
+        bar.close()
+        written = sum(row["status"] == "written" for row in rows)
+        print(
+            f"{PROG}: interrupted: {written} of {len(jobs)} image(s) written, no partial file left",
+            file=sys.stderr,
+        )
+        return _stop_status(exc)
+    bar.close()
+    return _summary(rows, args.quiet)
+
+
+def _limits(args: argparse.Namespace) -> dict[str, Any]:
+    """``--max-pixels`` when given (else the library's default applies)."""
+    return {"max_pixels": args.max_pixels} if hasattr(args, "max_pixels") else {}
+
+
+def _summary(rows: list[dict[str, Any]], quiet: bool) -> int:
+    """Print how many inputs were written, skipped and failed; the exit status."""
+    from .batch import STATUSES
+
+    counts = {status: sum(row["status"] == status for row in rows) for status in STATUSES}
+    if not quiet:
+        print(", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
+    return 1 if counts["failed"] else 0
 
 
 PIPE_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
@@ -541,7 +573,7 @@ def _run_correct_piped(args: argparse.Namespace) -> int:
     """``correct - -o OUT`` and ``correct IN -o -``: one image through standard input or
     output, by way of files in a private temporary folder."""
     if len(args.inputs) != 1 or args.ray is not None or args.report is not None:
-        raise UsageError("- (standard input or output) takes one image, without --ray/--report")
+        raise OptionError("- (standard input or output) takes one image, without --ray/--report")
     with tempfile.TemporaryDirectory(prefix="exposure-slot-") as tmp:
         source = Path(args.inputs[0])
         if args.inputs == ["-"]:
@@ -594,10 +626,10 @@ def _run_correct_on_ray(args: argparse.Namespace) -> int:
             device=args.device,
             dtype=args.dtype,
             quality=args.quality,
-            max_pixels=args.max_pixels,
             actors=args.actors,
             gpus_per_actor=args.gpus_per_actor,
             report=args.report,
+            **_limits(args),
             **_processing_options(args),
         )
     finally:
@@ -608,368 +640,7 @@ def _run_correct_on_ray(args: argparse.Namespace) -> int:
             _error(
                 row["error"] if row["input"] in row["error"] else f"{row['input']}: {row['error']}"
             )
-    counts = {status: sum(row["status"] == status for row in rows) for status in STATUSES}
-    if not args.quiet:
-        print(", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
-    return 1 if counts["failed"] else 0
-
-
-def plan_jobs(
-    inputs: Sequence[str],
-    output: Path,
-    *,
-    recursive: bool = False,
-    extension: str | None = None,
-    suffix: str | None = None,
-    replace: bool = False,
-    skip_existing: bool = False,
-) -> list[Job]:
-    """Expand inputs (files, folders, globs) and give each file its output path.
-
-    ``output`` is a file when it has an image extension (then exactly one input file is
-    allowed), else a folder, where files from folders and globs keep their sub-folders.
-    A file named twice runs once. Files found in folders or globs that lie in the output
-    folder and were written by exposure-slot (an earlier run's results) are left out. A job
-    gets a ``problem`` instead of running when its input is missing, when its output would be
-    an input file or an existing file exposure-slot did not write (unless ``replace``; with
-    ``skip_existing`` existing outputs are skipped later), or when two inputs map to one
-    output. An output folder inside a folder or glob that is searched recursively is a
-    UsageError: its files would be inputs and outputs at once.
-    """
-    if suffix is not None and any(sep and sep in suffix for sep in (os.sep, os.altsep)):
-        raise UsageError(f"--suffix {suffix!r} must not contain a path separator")
-    ending = output.suffix.lower()
-    to_file = ending in WRITABLE_EXTENSIONS and not output.is_dir()
-    unwritable = ending in READABLE_EXTENSIONS | OTHER_IMAGE_EXTENSIONS and not to_file
-    if unwritable and not output.is_dir():
-        raise UsageError(
-            f"-o {output}: cannot write {output.suffix} files; "
-            f"use one of {', '.join(e[1:] for e in WRITABLE_EXTENSIONS)}"
-        )
-    if not to_file and output.exists() and not output.is_dir():
-        raise UsageError(f"-o {output} exists and is not a folder")
-    found, jobs = _find_inputs(inputs, output, recursive)
-    if to_file:
-        if len(found) > 1 or (found and found[0][1] is not None):
-            what = f"{len(found)} input files" if len(found) > 1 else "a folder input"
-            raise UsageError(
-                f"-o {output} is a file name but there are {what}; give a folder to -o"
-            )
-        if extension is not None and extension != output.suffix.lower():
-            raise UsageError(f"--format {extension[1:]} contradicts -o {output}")
-        if suffix is not None:
-            raise UsageError("--suffix applies to folder outputs; -o names the file")
-        targets = [output] * len(found)
-    else:
-        earlier = _earlier_outputs(found, output)
-        found = [(f, root) for f, root in found if f not in earlier]
-        targets = [_target(f, root, output, extension, suffix) for f, root in found]
-    sources = [f for f, _ in found]
-    keep_existing = replace or skip_existing
-    return jobs + _check_targets(sources, targets, None if to_file else output, keep_existing)
-
-
-def _find_inputs(
-    inputs: Sequence[str], output: Path, recursive: bool
-) -> tuple[list[tuple[Path, Path | None]], list[Job]]:
-    """Input files, each with the root its sub-folders are mirrored from (None: a file
-    named directly), and a failed job for each input that names nothing."""
-    found: list[tuple[Path, Path | None]] = []
-    jobs: list[Job] = []
-    for text in inputs:
-        path = Path(text).expanduser()
-        if path.is_dir():
-            if recursive:
-                _refuse_output_inside(output, path, f"the input folder {path}, searched with -r")
-            files = _folder_images(path, recursive)
-            if not files:
-                jobs.append(Job(path, problem=f"{path}: no image files in this folder"))
-            found += [(f, path) for f in files]
-        elif path.is_file():
-            found.append((path, None))
-        elif glob.has_magic(text):
-            root = _glob_root(path)
-            if _pattern_reaches(path.relative_to(root).parts, output, root):
-                _refuse_output_inside(output, root, f"{root}, searched by the pattern {text}")
-            matches = sorted(glob.glob(str(path), recursive=True))
-            files = [Path(m) for m in matches if Path(m).is_file()]
-            if not files:
-                jobs.append(Job(path, problem=f"{text}: no files match this pattern"))
-            found += [(f, root) for f in files]
-        else:
-            jobs.append(Job(path, problem=f"{path}: no such file or folder"))
-    seen: set[tuple[Any, ...]] = set()
-    unique = []
-    for file, root in found:
-        key = _identity(file)
-        if key not in seen:
-            seen.add(key)
-            unique.append((file, root))
-    return unique, jobs
-
-
-def _glob_root(pattern: Path) -> Path:
-    """The folder part of a glob pattern before its first wildcard."""
-    parts = pattern.parts
-    literal = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
-    return Path(*parts[:literal]) if literal else Path()
-
-
-def _refuse_output_inside(output: Path, root: Path, searched: str) -> None:
-    """A UsageError when the output folder lies strictly inside a folder searched below its
-    top level: the originals there would be taken for results, and results for originals."""
-    out, here = output.resolve(), root.resolve()
-    if out != here and out.is_relative_to(here):
-        raise UsageError(
-            f"-o {output} lies inside {searched}: its files would be both inputs and "
-            f"outputs; give an -o outside {root}, or -o {root} to write beside each input"
-        )
-
-
-def _pattern_reaches(pattern: Sequence[str], output: Path, root: Path) -> bool:
-    """Whether the glob ``pattern`` (parts below ``root``) can match files inside ``output``."""
-    out, here = output.resolve(), root.resolve()
-    if not out.is_relative_to(here):
-        return False
-
-    def reaches(parts: Sequence[str], folders: Sequence[str]) -> bool:
-        if not folders:
-            return len(parts) > 0
-        if not parts:
-            return False
-        if parts[0] == "**":
-            return reaches(parts[1:], folders) or reaches(parts, folders[1:])
-        return fnmatch.fnmatchcase(folders[0], parts[0]) and reaches(parts[1:], folders[1:])
-
-    return reaches(pattern, out.relative_to(here).parts)
-
-
-def _earlier_outputs(found: list[tuple[Path, Path | None]], output: Path) -> set[Path]:
-    """Files found in folders or globs that are earlier results of exposure-slot (they carry
-    its mark), which are not inputs: results that lie beside originals found by the same
-    folder or glob, and results inside the output folder. A folder or glob that finds only
-    results takes them as inputs; a file named directly is always an input."""
-    ours = {f for f, root in found if root is not None and is_our_output(f)}
-    with_originals = {root for f, root in found if root is not None and f not in ours}
-    out = output.resolve()
-    return {
-        f
-        for f, root in found
-        if f in ours and (root in with_originals or f.resolve().is_relative_to(out))
-    }
-
-
-def _folder_images(folder: Path, recursive: bool) -> list[Path]:
-    """Image files in ``folder`` (sorted; hidden files and hidden folders left out)."""
-    pattern = "**/*" if recursive else "*"
-    files = []
-    for path in folder.glob(pattern):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if path.suffix.lower() not in READABLE_EXTENSIONS or not path.is_file():
-            continue
-        files.append(path)
-    return sorted(files)
-
-
-def _target(
-    source: Path, root: Path | None, output: Path, extension: str | None, suffix: str | None
-) -> Path:
-    relative = source.relative_to(root) if root is not None else Path(source.name)
-    if ".." in relative.parts:  # a glob such as 'a*/../*.jpg': keep only the name
-        relative = Path(source.name)
-    out_dir = output / relative.parent
-    if suffix is None:
-        beside = out_dir.resolve() == source.parent.resolve()
-        suffix = SAME_FOLDER_SUFFIX if beside else ""
-    return out_dir / f"{relative.stem}{suffix}{extension or source.suffix}"
-
-
-def _check_targets(
-    sources: list[Path], targets: list[Path], folder: Path | None, keep_existing: bool
-) -> list[Job]:
-    """Jobs for (source, target) pairs, refusing targets that are inputs, are taken twice,
-    (for a folder output) would land outside ``folder``, or exist and were not written by
-    exposure-slot (unless ``keep_existing``: --overwrite or --skip-existing decide)."""
-    inputs = {_identity(s) for s in sources}
-    taken: dict[Path, Path] = {}
-    jobs = []
-    for source, target in zip(sources, targets, strict=True):
-        key = target.resolve()
-        if target.suffix.lower() not in WRITABLE_EXTENSIONS:
-            problem = (
-                f"{source}: cannot write {target.suffix or 'extension-less'} files; "
-                "choose an output format with --format"
-            )
-        elif folder is not None and not key.is_relative_to(folder.resolve()):
-            problem = f"{source}: refusing to write {target}, which lies outside -o {folder}"
-        elif _identity(target) in inputs:
-            problem = f"{source}: refusing to overwrite input {target}; use --suffix or -o"
-        elif key in taken:
-            problem = f"{source}: output {target} is also the output of {taken[key]}"
-        elif not keep_existing and target.exists() and not is_our_output(target):
-            problem = (
-                f"{source}: refusing to replace {target}, which exposure-slot did not write; "
-                "use --overwrite to replace it, --skip-existing to keep it, or another -o or "
-                "--suffix"
-            )
-        else:
-            problem = None
-            taken[key] = source
-        jobs.append(Job(source, target, problem))
-    return jobs
-
-
-def _identity(path: Path) -> tuple[Any, ...]:
-    """What makes two paths the same file: device and inode if it exists, else the path."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return ("path", path.resolve())
-    return ("inode", stat.st_dev, stat.st_ino)
-
-
-class Prefetcher:
-    """Reads the next images in a background thread while the current one is corrected.
-
-    Yields ``(job, data, error)`` in job order: ``data`` is None for a skipped job (its
-    output exists and ``skip_existing`` is set) or a failed one (``error`` set).
-    """
-
-    def __init__(
-        self, jobs: Sequence[Job], *, max_pixels: int | None, skip_existing: bool, depth: int = 2
-    ):
-        self._jobs = jobs
-        self._max_pixels = max_pixels
-        self._skip_existing = skip_existing
-        self._queue: queue.Queue[tuple[Job, ImageData | None, Exception | None]]
-        self._queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="exposure-slot-reader", daemon=True)
-
-    def __iter__(self) -> Iterator[tuple[Job, ImageData | None, Exception | None]]:
-        self._thread.start()
-        for _ in self._jobs:
-            yield self._queue.get()
-        self._thread.join()
-
-    def stop(self) -> None:
-        """Tell the reader to stop after the file it is reading."""
-        self._stop.set()
-
-    def _work(self) -> None:
-        for job in self._jobs:
-            item: tuple[Job, ImageData | None, Exception | None]
-            if job.problem is not None or (self._skip_existing and job.target.exists()):
-                item = (job, None, None)
-            else:
-                try:
-                    item = (job, read_image(job.source, max_pixels=self._max_pixels), None)
-                except Exception as exc:  # handed to the main thread, which decides
-                    item = (job, None, exc)
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if self._stop.is_set():
-                return
-
-
-def run_jobs(
-    jobs: Sequence[Job],
-    correct: Callable[[ImageData, Path], str],
-    *,
-    max_pixels: int | None,
-    skip_existing: bool,
-    quiet: bool,
-    threads: ThreadPolicy | None = None,
-    report: Path | None = None,
-) -> int:
-    """Correct every job, reporting failures per file; returns the exit status.
-
-    ``correct`` writes one image and returns how it was processed (the plan). Library
-    errors, OS errors and failed memory allocations of one file are reported and the batch
-    goes on; any other exception is a bug and propagates. ``threads`` sets torch's threads
-    before each image. ``report`` gets one result row per input (also when interrupted, for
-    the inputs done). Ctrl-C (or SIGTERM, SIGHUP through :func:`main`) stops after cleaning
-    up the file being written (write_image never leaves a partial file) and returns 128 +
-    the signal's number.
-    """
-    reader = Prefetcher(jobs, max_pixels=max_pixels, skip_existing=skip_existing)
-    rows: list[dict[str, Any]] = []
-    bar = tqdm(total=len(jobs), unit="img", desc="correct", disable=quiet, file=sys.stderr)
-    try:
-        for job, data, error in reader:
-            bar.update()
-            if job.problem is not None or error is not None:
-                rows.append(
-                    result_row(job.source, job.target, "failed", _report(job, error or job.problem))
-                )
-                continue
-            if data is None:
-                rows.append(result_row(job.source, job.target, "skipped"))
-                continue
-            start = time.perf_counter()
-            try:
-                if threads is not None:
-                    threads.apply()
-                plan = correct(data, job.target)
-            except Exception as exc:
-                rows.append(
-                    result_row(job.source, job.target, "failed", _report(job, exc), start=start)
-                )
-                continue
-            finally:
-                del data  # a failed allocation must not keep this image's memory
-            rows.append(result_row(job.source, job.target, "written", start=start, plan=plan))
-    except KeyboardInterrupt as exc:
-        reader.stop()
-        bar.close()
-        written = sum(row["status"] == "written" for row in rows)
-        print(
-            f"{PROG}: interrupted: {written} of {len(jobs)} image(s) written, no partial file left",
-            file=sys.stderr,
-        )
-        if report is not None:
-            write_report(report, rows)
-        return _stop_status(exc)
-    bar.close()
-    if report is not None:
-        write_report(report, rows)
-    counts = {status: sum(row["status"] == status for row in rows) for status in STATUSES}
-    if not quiet:
-        print(", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
-    return 1 if counts["failed"] else 0
-
-
-def _report(job: Job, error: object) -> str:
-    """Name the failed file and the reason on stderr, and return the message; anything but a
-    library or OS error, or a failed allocation, is a bug."""
-    if _allocation_failed(error):
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "MemoryError"
-        error = (
-            f"not enough memory for this image ({reason}); try a smaller --max-memory or "
-            "--tile-size, or --mode fast"
-        )
-    elif isinstance(error, Exception) and not isinstance(error, (ExposureSlotError, OSError)):
-        raise error
-    message = str(error)
-    if str(job.source) not in message:
-        message = f"{job.source}: {message}"
-    tqdm.write(f"{PROG}: error: {message}", file=sys.stderr)
-    return message
-
-
-def _allocation_failed(error: object) -> bool:
-    """Whether ``error`` is a failed memory allocation (numpy's MemoryError, torch's
-    RuntimeError from its CPU or CUDA allocator)."""
-    if isinstance(error, MemoryError):
-        return True
-    text = str(error)
-    return isinstance(error, RuntimeError) and any(t in text for t in _ALLOCATION_FAILURES)
+    return _summary(rows, args.quiet)
 
 
 # ------------------------------------------------------------------------------- slots
@@ -992,7 +663,7 @@ def _add_slots(commands: Any, model: argparse.ArgumentParser) -> None:
         "--height",
         type=_positive_int,
         default=320,
-        help=f"panel height (the picture may have at most {MAX_SHEET_PIXELS:,} pixels)",
+        help="panel height (the picture may have at most {max_sheet_pixels:,} pixels)",
     )
     sub.add_argument(
         "--overwrite",
@@ -1002,13 +673,17 @@ def _add_slots(commands: Any, model: argparse.ArgumentParser) -> None:
 
 
 def _run_slots(args: argparse.Namespace) -> int:
-    output = Path(args.output)
-    if output.suffix.lower() not in WRITABLE_EXTENSIONS:
-        raise UsageError(f"-o {output}: use an image extension ({', '.join(WRITABLE_EXTENSIONS)})")
-    if Path(args.input).exists() and _identity(output) == _identity(Path(args.input)):
-        raise UsageError(f"-o {output} is the input; refusing to overwrite it")
+    import numpy as np
+
+    from .batch import file_identity
+    from .files import is_our_output, read_image, write_image
+    from .visualize import fit_long_side, slot_sheet
+
+    output = _image_output(args.output)
+    if Path(args.input).exists() and file_identity(output) == file_identity(Path(args.input)):
+        raise OptionError(f"-o {output} is the input; refusing to overwrite it")
     if not args.overwrite and output.exists() and not is_our_output(output):
-        raise UsageError(
+        raise OptionError(
             f"-o {output} exists and exposure-slot did not write it; use --overwrite to replace it"
         )
     rgb = fit_long_side(read_image(args.input).rgb, args.size)
@@ -1035,6 +710,11 @@ def _add_info(commands: Any, model: argparse.ArgumentParser) -> None:
 
 
 def _run_info(args: argparse.Namespace) -> int:
+    import torch
+
+    from .corrector import default_device, resolve_precision, resolve_proxy_precision
+    from .weights import load_manifest
+
     device = parse_device(args.device) or default_device()
     print(f"exposure-slot {__version__}")
     cuda = f"CUDA {torch.version.cuda}" if torch.cuda.is_available() else "no CUDA"
@@ -1131,6 +811,8 @@ def _add_convert(commands: Any, model: argparse.ArgumentParser) -> None:
 
 def _run_convert(args: argparse.Namespace) -> int:
     """Convert a checkpoint into a Hub-ready folder (see :func:`convert_checkpoint`)."""
+    from .weights import convert_checkpoint
+
     card = convert_checkpoint(
         args.source, args.out_dir, name=args.name, licence=args.licence, repo_id=args.repo_id
     )
@@ -1156,6 +838,8 @@ def _add_push(commands: Any, model: argparse.ArgumentParser) -> None:
 
 def _run_push(args: argparse.Namespace) -> int:
     """Upload a weights folder (see :func:`push_folder_to_hub`)."""
+    from .weights.hub import push_folder_to_hub
+
     commit = push_folder_to_hub(args.folder, args.repo_id, private=args.private)
     _print(f"pushed {args.folder} to {args.repo_id} at revision {commit}")
     return 0
@@ -1200,19 +884,22 @@ def _add_eval(commands: Any, model: argparse.ArgumentParser) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import evaluation
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown or not methods:
-        raise UsageError(f"--methods: unknown {', '.join(unknown) or '(none given)'}")
+        raise OptionError(f"--methods: unknown {', '.join(unknown) or '(none given)'}")
     if args.dataset is not None:
         if args.folders or args.root is None:
-            raise UsageError("--dataset needs --root and no INPUT_DIR TARGET_DIR")
+            raise OptionError("--dataset needs --root and no INPUT_DIR TARGET_DIR")
         pairs = evaluation.dataset_pairs(args.root, args.dataset, args.split)
     elif len(args.folders) == 2:
         pairs = evaluation.find_pairs(*args.folders, layout=args.layout, groups=args.groups)
     else:
-        raise UsageError("give INPUT_DIR TARGET_DIR, or --dataset NAME --root DIR")
+        raise OptionError("give INPUT_DIR TARGET_DIR, or --dataset NAME --root DIR")
     available: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "identity": evaluation.identity,
         "auto_gamma": evaluation.auto_gamma,
@@ -1234,3 +921,34 @@ def _run_eval(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(results.to_json() + "\n")
     return 0
+
+
+# ------------------------------------------------------------------------------- train
+
+
+def _add_train(commands: Any, model: argparse.ArgumentParser) -> None:
+    sub = commands.add_parser(
+        "train",
+        help="train or fine-tune weights (see 'exposure-slot train --help')",
+        description=train_config.DESCRIPTION,
+        formatter_class=train_config.FORMATTER,
+    )
+    sub.set_defaults(run=_run_train, parser=sub)
+    train_config.add_options(sub)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    return train_config.run(*train_config.config_from(args))
+
+
+# ------------------------------------------------------------------------------ shared
+
+
+def _image_output(name: str) -> Path:
+    """``-o`` of a command that writes one picture: its extension must be one we write."""
+    from .files import WRITABLE_EXTENSIONS
+
+    output = Path(name)
+    if output.suffix.lower() not in WRITABLE_EXTENSIONS:
+        raise OptionError(f"-o {output}: use an image extension ({', '.join(WRITABLE_EXTENSIONS)})")
+    return output

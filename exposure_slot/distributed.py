@@ -173,7 +173,7 @@ def correct_files(
     row per input (see :data:`~exposure_slot.batch.RESULT_FIELDS`) in input order, and writes
     them to ``report`` (JSON Lines) when given.
     """
-    from .cli import plan_jobs  # the command line's rules for inputs and outputs
+    from .batch import plan_jobs  # the command line's rules for inputs and outputs
 
     ray = _ray()
     if not isinstance(actors, int) or isinstance(actors, bool) or actors < 1:

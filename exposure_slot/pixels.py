@@ -275,7 +275,7 @@ def to_batch(image: Any) -> tuple[torch.Tensor, Restore]:
         )
     if isinstance(image, str) or hasattr(image, "__fspath__"):
         raise ImageTypeError(
-            f"got a path ({str(image)!r}): read it first with exposure_slot.imageio.read_image "
+            f"got a path ({str(image)!r}): read it first with exposure_slot.files.read_image "
             "or PIL.Image.open, or use the exposure-slot command line"
         )
     raise ImageTypeError(

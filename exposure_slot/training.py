@@ -23,21 +23,19 @@ adds A · L1 to its output on every training batch, so the answer at the trainin
 where it was while consistency moves the high-resolution one. Checkpoints are resumable and
 written atomically.
 
-Run ``python -m exposure_slot.training --help`` (or ``exposure-slot train --help``).
+Run ``python -m exposure_slot.training --help`` (or ``exposure-slot train --help``); the
+options and :class:`TrainConfig` live in :mod:`exposure_slot.train_config`.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import math
 import os
 import signal
-import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
@@ -51,6 +49,7 @@ from .files import read_image
 from .highres import fast
 from .network import ExposureSlotNet, NetConfig
 from .synthesis import brighten_to, check_radiance, make_pair, make_scene_pair
+from .train_config import TrainConfig
 from .weights import load_weights, save_folder
 from .weights.convert import load_failure
 
@@ -58,45 +57,6 @@ PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 SCENE_SUFFIXES = {".npy"}
 MAX_WHOLE_ASPECT = 2.0
 """Images more elongated than this are never resized whole to a square sample."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything that decides a run (saved with every checkpoint)."""
-
-    out: str = "runs/default"
-    photos: tuple[str, ...] = ()
-    photo_list: str | None = None
-    pairs: tuple[str, ...] = ()
-    hdr: tuple[str, ...] = ()
-    hdr_list: str | None = None
-    hdr_fraction: float = 0.5
-    target_min_mean: float = 0.0
-    init: str | None = None
-    level: int = 2
-    steps: int = 4000
-    batch: int = 8
-    crop: tuple[int, ...] = (128,)
-    whole_fraction: float = 0.5
-    mild_fraction: float = 0.0
-    identity_fraction: float = 0.0
-    freeze_bn: bool = False
-    lr: float = 2e-4
-    min_lr: float = 2e-6
-    warmup: int = 100
-    weight_decay: float = 1e-4
-    ssim_weight: float = 0.2
-    aux_weight: float = 0.1
-    seed: int = 0
-    max_side: int = 768
-    checkpoint_every: int = 100
-    snapshot_every: int = 0
-    scale_consistency: float = 0.0
-    consistency_crop: int = 384
-    anchor: str | None = None
-    anchor_weight: float = 1.0
-    device: str | None = None
-    amp: bool = True
 
 
 def _read_rgb(path: Path, max_side: int) -> np.ndarray:
@@ -471,248 +431,7 @@ def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
     return net.eval()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``exposure-slot train`` options, each with its help and default."""
-    p = argparse.ArgumentParser(
-        prog="exposure-slot train",
-        description="Train or fine-tune an Exposure-slot network (resumable).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    d = TrainConfig()
-    p.add_argument("--out", default=d.out, help="run folder (checkpoint.pt, latest/)")
-    p.add_argument("--photos", nargs="*", default=[], help="folders of well-exposed photos")
-    p.add_argument("--photo-list", help="CSV with file,split columns: use split=train only")
-    p.add_argument(
-        "--pairs",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("INPUT_DIR", "TARGET_DIR"),
-        help="your own (badly exposed, corrected) photos, matched by file name; repeatable",
-    )
-    p.add_argument(
-        "--hdr",
-        nargs="*",
-        default=[],
-        help="folders of real scene radiance (.npy, HxWx3 linear, from "
-        "scripts/fetch_hdr_scenes.py): camera frames of them are inputs, the exposure fusion "
-        "of a bracket the target",
-    )
-    p.add_argument("--hdr-list", help="CSV with file,split columns: use split=train scenes only")
-    p.add_argument(
-        "--hdr-fraction",
-        type=float,
-        default=d.hdr_fraction,
-        help="share of samples drawn from the --hdr scenes when there are also photos or pairs",
-    )
-    p.add_argument(
-        "--target-min-mean",
-        type=float,
-        default=d.target_min_mean,
-        metavar="M",
-        help="re-expose --photos darker than mean luma M (0-1) to M before making pairs, so "
-        "low-key photos do not teach a dark 'well exposed'; 0: off",
-    )
-    p.add_argument("--init", help="start from these weights (e.g. 'default' to fine-tune)")
-    p.add_argument(
-        "--level", type=int, choices=(2, 3), default=d.level, help="slot levels of a new network"
-    )
-    p.add_argument("--steps", type=int, default=d.steps, help="optimiser steps of the whole run")
-    p.add_argument(
-        "--crop",
-        type=int,
-        nargs="+",
-        default=list(d.crop),
-        help="sample side(s) in pixels; with several, each step draws one and --batch applies to "
-        "the smallest (larger sizes get proportionally fewer samples)",
-    )
-    p.add_argument(
-        "--batch", type=int, default=d.batch, help="samples per step at the smallest crop"
-    )
-    p.add_argument(
-        "--mild-fraction",
-        type=float,
-        default=d.mild_fraction,
-        help="share of synthetic errors that are mild (±0.2-1.5 EV) rather than calibrated to "
-        "real badly exposed photos",
-    )
-    p.add_argument(
-        "--identity-fraction",
-        type=float,
-        default=d.identity_fraction,
-        help="share of samples whose input is their well-exposed target itself, so that a "
-        "photo that needs no correction is left alone",
-    )
-    p.add_argument(
-        "--freeze-bn",
-        action="store_true",
-        help="BatchNorm uses its running statistics, as at inference (for fine-tuning, and "
-        "needed when large crops leave one or two samples per batch)",
-    )
-    p.add_argument(
-        "--max-side",
-        type=int,
-        default=d.max_side,
-        help="photos are first downsized so their short side is at most this many pixels; "
-        "larger keeps finer detail in the crops (and uses more memory: 12 bytes per pixel)",
-    )
-    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate")
-    p.add_argument("--warmup", type=int, default=d.warmup, help="linear warm-up steps")
-    p.add_argument(
-        "--ssim-weight", type=float, default=d.ssim_weight, help="weight of the (1 - SSIM) loss"
-    )
-    p.add_argument(
-        "--aux-weight",
-        type=float,
-        default=d.aux_weight,
-        help="weight of the slot decoder's loss (the paper's auxiliary term)",
-    )
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed of sampling and init")
-    p.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=d.checkpoint_every,
-        help="steps between checkpoints (OUT/checkpoint.pt and OUT/latest/)",
-    )
-    p.add_argument(
-        "--snapshot-every",
-        type=int,
-        default=d.snapshot_every,
-        help="also keep the weights of every N-th step in OUT/snap/stepN (0: only latest/), "
-        "e.g. to average the last ones with scripts/average_weights.py",
-    )
-    p.add_argument(
-        "--scale-consistency",
-        type=float,
-        default=d.scale_consistency,
-        metavar="W",
-        help="weight of a loss that makes the network's answer on a full-resolution crop match "
-        "its answer on the crop shrunk 3-6x (what fast mode relies on; needs --freeze-bn); 0: off",
-    )
-    p.add_argument(
-        "--consistency-crop",
-        type=int,
-        default=d.consistency_crop,
-        help="side of the full-resolution crop of --scale-consistency",
-    )
-    p.add_argument(
-        "--anchor",
-        metavar="WEIGHTS",
-        help="a frozen copy of these weights gives the --scale-consistency reference and, with "
-        "--anchor-weight, a target at the training scale (e.g. the weights of --init)",
-    )
-    p.add_argument(
-        "--anchor-weight",
-        type=float,
-        default=d.anchor_weight,
-        metavar="A",
-        help="weight of the L1 between the network's and the anchor's output on each batch",
-    )
-    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
-    p.add_argument(
-        "--no-amp", action="store_true", help="no fp16 autocast on CUDA (CPU always trains in fp32)"
-    )
-    p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
-    return p
-
-
-def parse_args(argv: Sequence[str] | None = None) -> tuple[TrainConfig, bool]:
-    p = build_parser()
-    a = p.parse_args(argv)
-    config = TrainConfig(
-        out=a.out,
-        photos=tuple(a.photos),
-        photo_list=a.photo_list,
-        pairs=tuple(x for pair in a.pairs for x in pair),
-        hdr=tuple(a.hdr),
-        hdr_list=a.hdr_list,
-        hdr_fraction=a.hdr_fraction,
-        target_min_mean=a.target_min_mean,
-        init=a.init,
-        level=a.level,
-        steps=a.steps,
-        batch=a.batch,
-        crop=tuple(a.crop),
-        mild_fraction=a.mild_fraction,
-        identity_fraction=a.identity_fraction,
-        freeze_bn=a.freeze_bn,
-        lr=a.lr,
-        warmup=a.warmup,
-        ssim_weight=a.ssim_weight,
-        aux_weight=a.aux_weight,
-        seed=a.seed,
-        max_side=a.max_side,
-        checkpoint_every=a.checkpoint_every,
-        snapshot_every=a.snapshot_every,
-        scale_consistency=a.scale_consistency,
-        consistency_crop=a.consistency_crop,
-        anchor=a.anchor,
-        anchor_weight=a.anchor_weight,
-        device=a.device,
-        amp=not a.no_amp,
-    )
-    if any(size % 4 or size <= 0 for size in config.crop):
-        p.error("--crop sizes must be positive multiples of 4")
-    if config.max_side < max(config.crop):
-        p.error(f"--max-side must be at least the largest --crop ({max(config.crop)})")
-    if config.scale_consistency < 0:
-        p.error("--scale-consistency must be 0 or positive")
-    if config.scale_consistency > 0 and not config.freeze_bn:
-        p.error("--scale-consistency needs --freeze-bn (its passes are single crops)")
-    largest = config.max_side if config.scale_consistency > 0 else math.inf
-    if config.consistency_crop % 4 or not 24 <= config.consistency_crop <= largest:
-        p.error("--consistency-crop must be a multiple of 4 from 24 to --max-side")
-    if config.anchor_weight < 0:
-        p.error("--anchor-weight must be 0 or positive")
-    if config.snapshot_every < 0:
-        p.error("--snapshot-every must be 0 or positive")
-    if not 0.0 <= config.mild_fraction <= 1.0:
-        p.error("--mild-fraction must be in [0, 1]")
-    if not 0.0 <= config.identity_fraction <= 1.0:
-        p.error("--identity-fraction must be in [0, 1]")
-    if not 0.0 <= config.hdr_fraction <= 1.0:
-        p.error("--hdr-fraction must be in [0, 1]")
-    if not 0.0 <= config.target_min_mean < 1.0:
-        p.error("--target-min-mean must be in [0, 1)")
-    if not (math.isfinite(config.lr) and config.lr > 0):
-        p.error(f"--lr must be a positive number, got {config.lr}")
-    weights = {"--ssim-weight": config.ssim_weight, "--aux-weight": config.aux_weight}
-    weights |= {"--anchor-weight": config.anchor_weight, "--scale-consistency": a.scale_consistency}
-    for flag, value in weights.items():
-        if not math.isfinite(value):
-            p.error(f"{flag} must be a finite number, got {value}")
-    counts = {"--steps": config.steps, "--batch": config.batch}
-    counts |= {"--checkpoint-every": config.checkpoint_every}
-    for flag, value in counts.items():
-        if value < 1:
-            p.error(f"{flag} must be at least 1, got {value}")
-    if config.warmup < 0:
-        p.error(f"--warmup must be 0 or more, got {config.warmup}")
-    from .cli import parse_device  # the CLI imports this module: import on use
-
-    try:
-        parse_device(config.device)
-    except OptionError as exc:
-        p.error(str(exc))
-    return config, not a.no_resume
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line entry point; returns the exit status (2: bad options, 1: bad data)."""
-    config, resume = parse_args(argv)
-    try:
-        Path(config.out).mkdir(parents=True, exist_ok=True)
-        (Path(config.out) / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
-        train(config, resume=resume)
-    except OptionError as exc:
-        print(f"exposure-slot train: error: {exc}", file=sys.stderr)
-        return 2
-    except (ExposureSlotError, OSError) as exc:
-        print(f"exposure-slot train: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"weights written to {Path(config.out) / 'latest'}")
-    return 0
-
-
 if __name__ == "__main__":
+    from .train_config import main
+
     raise SystemExit(main())

@@ -15,7 +15,8 @@ from test_cli import ASTRONAUT, COFFEE, SRGB_ICC, WEIGHTS, correct, pixels, save
 from test_files import make_exif
 
 from exposure_slot import ImageWriteError, correct_file
-from exposure_slot.batch import RESULT_FIELDS
+from exposure_slot.batch import RESULT_FIELDS, correct_files
+from exposure_slot.files import read_image, write_image
 
 
 def test_correct_file_keeps_what_the_command_line_keeps(tmp_path, corrector):
@@ -39,6 +40,18 @@ def test_correct_file_never_replaces_a_file_it_did_not_write(tmp_path, corrector
     correct_file(source, foreign, corrector, overwrite=True)  # asked for
     correct_file(source, foreign, corrector, strength=0)  # ours now: replaced without asking
     assert np.array_equal(pixels(foreign), COFFEE)  # strength 0: the photo itself
+
+
+def test_only_8_bit_colour_photos_reach_the_corrector_as_uint8(tmp_path, corrector):
+    # A grey photo's result becomes grey when written: quantised to uint8 RGB first, it
+    # would be rounded twice. It stays float, exactly as the library writes it.
+    source = save(tmp_path / "grey.png", ASTRONAUT[..., 0])
+    fast = ("--mode", "fast", "--proxy-size", "64")
+    assert correct(source, "-o", tmp_path / "out.png", *fast) == 0
+    image = read_image(source)
+    wanted = tmp_path / "expected.png"
+    write_image(wanted, corrector(image.rgb, mode="fast", proxy_size=64), like=image)
+    assert (tmp_path / "out.png").read_bytes() == wanted.read_bytes()
 
 
 def test_strength_on_the_command_line(tmp_path):
@@ -71,6 +84,49 @@ def test_report_has_one_row_per_input(tmp_path, capsys):
     assert correct(*argv, "--skip-existing") == 1  # a re-run replaces its own report
     rerun = [json.loads(line)["status"] for line in report.read_text().splitlines()]
     assert rerun == ["skipped", "skipped", "failed"]
+
+
+def test_correct_files_from_python_gives_the_command_lines_rows_and_files(tmp_path, corrector):
+    folder = tmp_path / "in"
+    save(folder / "a.png", COFFEE)
+    save(folder / "sub" / "b.jpg", ASTRONAUT, exif=make_exif(6))
+    (folder / "broken.png").write_bytes(b"not a png")
+    assert correct(folder, "-r", "-o", tmp_path / "cli", "--report", tmp_path / "cli.jsonl") == 1
+    report = tmp_path / "api.jsonl"
+    rows = correct_files([folder], tmp_path / "api", corrector, recursive=True, report=report)
+    cli_rows = [json.loads(line) for line in (tmp_path / "cli.jsonl").read_text().splitlines()]
+    assert [json.loads(line) for line in report.read_text().splitlines()] == rows
+    keep = ("status", "plan")
+    assert [{k: r[k] for k in keep} for r in rows] == [{k: r[k] for k in keep} for r in cli_rows]
+    assert [r["status"] for r in rows] == ["written", "failed", "written"]  # a, broken, sub/b
+    assert "broken.png" in rows[1]["error"]
+    for name in ("a.png", "sub/b.jpg"):
+        assert (tmp_path / "api" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes()
+    again = correct_files([folder], tmp_path / "api", corrector, recursive=True, skip_existing=True)
+    assert [r["status"] for r in again] == ["skipped", "failed", "skipped"]
+
+
+def test_two_workers_write_the_same_files_and_rows_in_order(tmp_path):
+    folder = tmp_path / "in"
+    for index in range(4):
+        save(folder / f"{index}.png", np.roll(ASTRONAUT, 20 * index, axis=1))
+    (folder / "2_broken.png").write_bytes(b"not a png")
+    fast = ("--mode", "fast", "--proxy-size", "64")
+    for workers in ("1", "2"):
+        report = tmp_path / f"report{workers}.jsonl"
+        argv = (folder, "-o", tmp_path / workers, "--workers", workers, "--report", report)
+        assert correct(*argv, *fast) == 1
+    rows = [
+        [json.loads(line) for line in (tmp_path / f"report{w}.jsonl").read_text().splitlines()]
+        for w in ("1", "2")
+    ]
+    names = ["0.png", "1.png", "2.png", "2_broken.png", "3.png"]
+    for run in rows:
+        assert [os.path.basename(r["input"]) for r in run] == names
+        assert [r["status"] for r in run] == ["written"] * 3 + ["failed", "written"]
+    for name in ("0.png", "1.png", "2.png", "3.png"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes()
+    assert correct(folder, "-o", tmp_path / "ray", "--workers", "2", "--ray") == 2
 
 
 def test_report_never_replaces_another_file(tmp_path, capsys):
@@ -112,11 +168,17 @@ def test_standard_input_and_output(tmp_path):
     assert correct("-", source, "-o", tmp_path / "two.png") == 2  # one image only
 
 
-def test_every_train_option_has_help_and_shows_its_default():
-    from exposure_slot import training
+@pytest.mark.parametrize("door", ["module", "command line"])
+def test_every_train_option_has_help_and_shows_its_default(door, capsys):
+    from exposure_slot import cli, train_config
 
-    parser = training.build_parser()
-    text = " ".join(parser.format_help().replace("'", "").split())  # undo line wrapping
+    parser = train_config.build_parser()
+    if door == "module":
+        shown_help = parser.format_help()
+    else:  # exposure-slot train --help: the same declarations, in the command line's parser
+        assert cli.main(["train", "--help"]) == 0
+        shown_help = capsys.readouterr().out
+    text = " ".join(shown_help.replace("'", "").split())  # undo line wrapping
     for action in parser._actions:
         assert action.help, f"{action.option_strings} has no help"
         if action.default not in (None, False, [], "==SUPPRESS=="):

@@ -157,7 +157,7 @@ def test_an_allocation_failure_fails_that_file_only(tmp_path):
     # fit, the large one in one exact tile (as if the planner had misjudged) cannot.
     prelude = (
         "import re, resource\n"
-        "import exposure_slot.cli\n"
+        "import exposure_slot.batch, exposure_slot.cli, exposure_slot.corrector\n"
         "status = open('/proc/self/status').read()\n"
         "size = int(re.search(r'VmSize:\\s+(\\d+) kB', status)[1]) * 1024\n"
         "resource.setrlimit(resource.RLIMIT_AS, (size + 100 * 2**20, resource.RLIM_INFINITY))"

@@ -19,15 +19,9 @@ from exposure_slot import ExposureCorrector
 from exposure_slot.evaluation import psnr
 from exposure_slot.highres import fast
 from exposure_slot.synthesis import make_pair
-from exposure_slot.training import (
-    Sampler,
-    TrainConfig,
-    build_model,
-    list_photos,
-    parse_args,
-    scale_consistency_loss,
-)
-from exposure_slot.training import main as train_main
+from exposure_slot.train_config import TrainConfig, parse_args
+from exposure_slot.train_config import main as train_main
+from exposure_slot.training import Sampler, build_model, list_photos, scale_consistency_loss
 from exposure_slot.weights import load_weights
 
 FAST = ["--batch", "2", "--crop", "32", "--checkpoint-every", "1"]
