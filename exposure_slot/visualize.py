@@ -49,7 +49,12 @@ def slot_stats(rgb: np.ndarray, assignments: np.ndarray) -> list[SlotStats]:
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
-    return np.asarray(rgb, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    """The library's one luma (Rec.601), in float32."""
+    # Imported here, not at the top: the command line imports this module and must not load
+    # torch (which the pixel conversions import) for --help.
+    from .images import _LUMA
+
+    return np.asarray(rgb, dtype=np.float32) @ _LUMA
 
 
 LEGEND_MAX_WIDTH = 320
