@@ -41,6 +41,7 @@ from .errors import (
     InvalidImageError,
     OptionError,
 )
+from .files import READABLE_EXTENSIONS
 from .synthesis import LUMA
 from .visualize import fit_long_side
 
@@ -48,9 +49,6 @@ Method = Callable[[np.ndarray], np.ndarray]
 Layout = Literal["plain", "msec", "sice", "lcdp"]
 
 LAYOUTS: tuple[str, ...] = ("plain", "msec", "sice", "lcdp")
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-)
 ALL = "all"
 
 SSIM_WINDOW = 11
@@ -139,14 +137,15 @@ def psnr(pred: np.ndarray, target: np.ndarray, *, border: int = 0) -> float:
     return 10.0 * math.log10(_PEAK**2 / mse)
 
 
-def _gaussian_kernel(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
-    """Normalised 1-D Gaussian (MATLAB ``fspecial('gaussian')`` is its outer product)."""
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
+    """SSIM's normalised 1-D Gaussian, float64 (MATLAB ``fspecial('gaussian')`` is its outer
+    product); the training loss builds its window from it too."""
     x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
     k = np.exp(-(x**2) / (2.0 * sigma**2))
     return k / k.sum()
 
 
-_KERNEL = _gaussian_kernel()
+_KERNEL = gaussian_window()
 _RADIUS = SSIM_WINDOW // 2
 
 
@@ -349,7 +348,7 @@ def _list_images(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise ImageReadError(f"folder not found: {folder}")
     return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in READABLE_EXTENSIONS
     )
 
 

@@ -34,7 +34,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import asdict
 from pathlib import Path
 
@@ -45,7 +45,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .errors import ExposureSlotError, InvalidImageError, OptionError, WeightsIntegrityError
-from .files import read_image
+from .evaluation import SSIM_K1, SSIM_K2, gaussian_window
+from .files import READABLE_EXTENSIONS, read_image
 from .highres import fast
 from .network import ExposureSlotNet, NetConfig
 from .synthesis import brighten_to, check_radiance, make_pair, make_scene_pair
@@ -53,7 +54,6 @@ from .train_config import TrainConfig
 from .weights import load_weights, save_folder
 from .weights.convert import load_failure
 
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 SCENE_SUFFIXES = {".npy"}
 MAX_WHOLE_ASPECT = 2.0
 """Images more elongated than this are never resized whole to a square sample."""
@@ -71,7 +71,7 @@ def _read_rgb(path: Path, max_side: int) -> np.ndarray:
 
 
 def list_photos(
-    folders: Sequence[str], photo_list: str | None, suffixes: set[str] = PHOTO_SUFFIXES
+    folders: Sequence[str], photo_list: str | None, suffixes: Set[str] = READABLE_EXTENSIONS
 ) -> list[Path]:
     """Files with ``suffixes`` under ``folders``; with ``photo_list`` (a CSV with ``file``
     and ``split`` columns, like docs/training_photos.csv) only those whose split is
@@ -111,10 +111,12 @@ def list_pairs(input_dir: str, target_dir: str) -> list[tuple[Path, Path]]:
     for folder in (input_dir, target_dir):
         if not Path(folder).is_dir():
             raise OptionError(f"pair folder not found: {folder}")
-    targets = {p.stem: p for p in Path(target_dir).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES}
+    targets = {
+        p.stem: p for p in Path(target_dir).iterdir() if p.suffix.lower() in READABLE_EXTENSIONS
+    }
     pairs, missing = [], []
     for p in sorted(Path(input_dir).iterdir()):
-        if p.suffix.lower() not in PHOTO_SUFFIXES:
+        if p.suffix.lower() not in READABLE_EXTENSIONS:
             continue
         if p.stem in targets:
             pairs.append((p, targets[p.stem]))
@@ -225,17 +227,17 @@ class Sampler:
 
 
 def ssim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1 − SSIM (Gaussian 11×11, σ = 1.5, per channel), differentiable."""
-    coords = torch.arange(11, dtype=pred.dtype, device=pred.device) - 5
-    g = torch.exp(-(coords**2) / (2 * 1.5**2))
-    g = g / g.sum()
-    window = (g[:, None] * g[None, :]).expand(pred.shape[1], 1, 11, 11).contiguous()
+    """1 − SSIM, differentiable: evaluation's SSIM (same window, constants and 'valid'
+    filtering, per channel) on [0, 1] tensors, in their dtype."""
+    g = torch.as_tensor(gaussian_window(), dtype=pred.dtype, device=pred.device)
+    size = g.shape[0]
+    window = (g[:, None] * g[None, :]).expand(pred.shape[1], 1, size, size).contiguous()
     blur = lambda x: F.conv2d(x, window, groups=pred.shape[1])  # noqa: E731
     mu_p, mu_t = blur(pred), blur(target)
     var_p = blur(pred * pred) - mu_p**2
     var_t = blur(target * target) - mu_t**2
     cov = blur(pred * target) - mu_p * mu_t
-    c1, c2 = 0.01**2, 0.03**2
+    c1, c2 = SSIM_K1**2, SSIM_K2**2  # L = 1
     ssim = ((2 * mu_p * mu_t + c1) * (2 * cov + c2)) / (
         (mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2)
     )

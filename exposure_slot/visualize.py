@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import OptionError
+from .pixel_values import luma
 
 
 def palette(n: int) -> np.ndarray:
@@ -41,15 +42,11 @@ def slot_stats(rgb: np.ndarray, assignments: np.ndarray) -> list[SlotStats]:
     labels = assignments.argmax(axis=0).ravel()
     count = assignments.shape[0]
     pixels = np.bincount(labels, minlength=count)
-    luma = np.bincount(labels, weights=_luma(rgb).ravel(), minlength=count)
+    brightness = np.bincount(labels, weights=luma(rgb).ravel(), minlength=count)
     return [
         SlotStats(float(n / labels.size), float(total / n) if n else None)
-        for n, total in zip(pixels, luma, strict=True)
+        for n, total in zip(pixels, brightness, strict=True)
     ]
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    return np.asarray(rgb, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
 LEGEND_MAX_WIDTH = 320
@@ -87,12 +84,12 @@ def overlay_slots(rgb: np.ndarray, assignments: np.ndarray, alpha: float = 0.6) 
     brightness is stretched between its 1st and 99th percentiles, so that the structure of a
     dark or bright photo stays visible under the tint; ``alpha`` is the tint's weight.
     """
-    luma = _luma(rgb)
-    low, high = np.percentile(luma, [1, 99])
+    brightness = luma(np.asarray(rgb, dtype=np.float32))
+    low, high = np.percentile(brightness, [1, 99])
     if high - low > 1e-6:
-        luma = np.clip((luma - low) / (high - low), 0, 1)
+        brightness = np.clip((brightness - low) / (high - low), 0, 1)
     tint = palette(assignments.shape[0])[assignments.argmax(axis=0)]
-    blended = (1 - alpha) * luma[..., None] + alpha * tint
+    blended = (1 - alpha) * brightness[..., None] + alpha * tint
     return to_pil(blended)
 
 

@@ -316,6 +316,15 @@ def test_find_pairs_plain_with_csv_and_json_groups(tmp_path):
     assert load_groups(tmp_path / "groups.csv") == {"dark.png": "under", "bright": "over"}
 
 
+def test_find_pairs_takes_every_extension_the_reader_reads(tmp_path):
+    """The same files as the command line: a PPM or a GIF pairs like a PNG; text does not."""
+    for stem, ext in (("a", ".ppm"), ("b", ".gif"), ("c", ".png")):
+        _save(tmp_path / "in" / f"{stem}{ext}", np.zeros((16, 16, 3)))
+        _save(tmp_path / "gt" / f"{stem}.png", np.zeros((16, 16, 3)))
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    assert sorted(p.name for p in find_pairs(tmp_path / "in", tmp_path / "gt")) == ["a", "b", "c"]
+
+
 def test_find_pairs_rejects_ambiguous_targets_and_bad_options(tmp_path):
     _save(tmp_path / "in" / "x.png", np.zeros((16, 16, 3)))
     _save(tmp_path / "gt" / "x.png", np.zeros((16, 16, 3)))

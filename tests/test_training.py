@@ -21,7 +21,13 @@ from exposure_slot.highres import fast
 from exposure_slot.synthesis import make_pair
 from exposure_slot.train_config import TrainConfig, parse_args
 from exposure_slot.train_config import main as train_main
-from exposure_slot.training import Sampler, build_model, list_photos, scale_consistency_loss
+from exposure_slot.training import (
+    Sampler,
+    build_model,
+    list_pairs,
+    list_photos,
+    scale_consistency_loss,
+)
 from exposure_slot.weights import load_weights
 
 FAST = ["--batch", "2", "--crop", "32", "--checkpoint-every", "1"]
@@ -401,6 +407,23 @@ def test_photo_record_holds_out_validation_photos(tmp_path: Path) -> None:
         source.save(tmp_path / row["file"])
     trained = {p.name for p in list_photos([str(tmp_path)], str(record))}
     assert trained == {r["file"] for r in rows} - val
+
+
+def test_photo_and_pair_folders_take_every_extension_the_reader_reads(tmp_path: Path) -> None:
+    """The same files as the command line and eval: a PPM or a GIF is a photo; text is not."""
+    source = Image.fromarray(np.full((8, 8, 3), 128, np.uint8))
+    for folder in ("in", "gt"):
+        (tmp_path / folder).mkdir()
+        for name in ("a.ppm", "b.gif", "c.jpg"):
+            source.save(tmp_path / folder / name)
+        (tmp_path / folder / "notes.txt").write_text("not a photo")
+    assert [p.name for p in list_photos([str(tmp_path / "in")], None)] == [
+        "a.ppm",
+        "b.gif",
+        "c.jpg",
+    ]
+    pairs = list_pairs(str(tmp_path / "in"), str(tmp_path / "gt"))
+    assert [(i.name, t.name) for i, t in pairs] == [(n, n) for n in ("a.ppm", "b.gif", "c.jpg")]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
