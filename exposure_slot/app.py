@@ -22,7 +22,7 @@ from .corrector import ExposureCorrector
 from .errors import ExposureSlotError
 from .extras import require
 from .files import WRITABLE_EXTENSIONS, read_image, write_image
-from .strength import MAX_STRENGTH
+from .options import MAX_STRENGTH
 from .visualize import fit_long_side, slot_sheet, to_pil
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

@@ -44,7 +44,7 @@ STOP_SIGNALS = tuple(
 )
 """Signals handled like Ctrl-C: the file being written is removed, exit 128 + the number."""
 LIBRARY_FACTS = {
-    "max_strength": ("strength", "MAX_STRENGTH"),
+    "max_strength": ("options", "MAX_STRENGTH"),
     "max_pixels": ("files", "DEFAULT_MAX_PIXELS"),
     "same_folder_suffix": ("batch", "SAME_FOLDER_SUFFIX"),
     "max_sheet_pixels": ("visualize", "MAX_SHEET_PIXELS"),
@@ -228,7 +228,7 @@ def _quality(text: str) -> int:
 
 
 def _strength(text: str) -> float:
-    from .strength import MAX_STRENGTH, check_strength
+    from .options import MAX_STRENGTH, check_strength
 
     try:
         return check_strength(float(text))

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import highres, pixels
+from .descriptor import DESCRIPTOR
 from .errors import (
     ExposureSlotError,
     ImageTypeError,
@@ -34,7 +35,7 @@ from .errors import (
 )
 from .highres import Plan, fast
 from .highres.pipeline import Network, network_pass, run
-from .network import DESCRIPTOR, ExposureSlotNet, NetOutput
+from .network import ExposureSlotNet, NetOutput
 from .options import Options
 from .strength import blend
 from .weights import WeightsInfo, load_manifest, load_weights, save_folder
@@ -108,7 +109,7 @@ def resolve_precision(device: torch.device, dtype: torch.dtype | str | None) -> 
         dtype = names[dtype]
     if dtype is None:
         return torch.float16 if device.type == "cuda" else torch.float32
-    if dtype not in DESCRIPTOR.precisions:
+    if str(dtype).removeprefix("torch.") not in DESCRIPTOR.precisions:
         raise UnsupportedPrecisionError(
             f"dtype {dtype} is not supported: use torch.float32, torch.float16 or torch.bfloat16"
         )
@@ -299,7 +300,7 @@ class ExposureCorrector:
 
         ``strength`` says how much of the correction to apply: 0 returns the image, 1 the
         network's correction, values between a perceptually even step towards it, up to
-        :data:`~exposure_slot.strength.MAX_STRENGTH` further (see :mod:`exposure_slot.strength`).
+        :data:`~exposure_slot.options.MAX_STRENGTH` further (see :mod:`exposure_slot.strength`).
         The options are checked once per call (:class:`~exposure_slot.options.Options`).
         """
         options = Options(mode, tile_size, proxy_size, max_memory, strength, progress)

@@ -14,13 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .descriptor import DESCRIPTOR
 from .errors import OptionError
-from .network import DESCRIPTOR
-from .strength import check_strength
 
 MODES = ("auto", "exact", "fast")
 """``exact``: the whole-image answer, tiled when large; ``fast``: the network on a proxy,
 its correction carried to full resolution; ``auto``: one or the other by image size."""
+
+MAX_STRENGTH = 2.0
+"""Largest strength accepted: twice the correction's step in Oklab, clipped to [0, 1]."""
 
 MIN_TILE_SIZE = 64
 """Smallest ``tile_size`` accepted (input pixels)."""
@@ -36,6 +38,16 @@ def _whole(name: str, value: Any, rule: str, ok: Callable[[int], bool]) -> int |
     if isinstance(value, numbers.Integral) and not isinstance(value, bool) and ok(int(value)):
         return int(value)
     raise OptionError(f"{name} must be {rule} (or None), not {value!r}")
+
+
+def check_strength(strength: object) -> float:
+    """``strength`` as a float in [0, MAX_STRENGTH], or OptionError."""
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)):
+        raise OptionError(f"strength must be a number from 0 to {MAX_STRENGTH}, not {strength!r}")
+    value = float(strength)
+    if not (0 <= value <= MAX_STRENGTH) or math.isnan(value):
+        raise OptionError(f"strength must be from 0 to {MAX_STRENGTH}, not {strength!r}")
+    return value
 
 
 def check_tile_size(tile_size: Any) -> int | None:
@@ -60,7 +72,7 @@ class Options:
     have no effect and is refused. ``max_memory``: bytes an exact pass plans to use (None: a
     share of the free memory; a float such as ``2e9`` is taken as whole bytes).
     ``strength``: how much of the correction to apply, 0 to
-    :data:`~exposure_slot.strength.MAX_STRENGTH`. ``progress``: show a progress bar.
+    :data:`MAX_STRENGTH`. ``progress``: show a progress bar.
     """
 
     mode: str = "auto"

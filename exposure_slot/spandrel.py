@@ -12,11 +12,12 @@ checkpoints, level 2 and 3::
     model = ModelLoader().load_from_file("model.safetensors")
     fixed = model(image)  # 1×3×H×W RGB in [0, 1], any size
 
-Spandrel's descriptor is filled from the network's own (:data:`exposure_slot.network.DESCRIPTOR`):
-the size multiple and smallest side a host pads to, the precisions, and tiling ``INTERNAL``:
-the network sums over every pixel of the image (its slots), so tiles cut by a host tool
-would each get their own, different correction; the model runs the exact tiled pass of
-:mod:`exposure_slot.highres.exact` itself, in bounded memory. Needs the ``spandrel`` extra
+Spandrel's descriptor is filled from the network's own
+(:data:`exposure_slot.descriptor.DESCRIPTOR`): the size multiple and smallest side a host
+pads to, the precisions, and tiling ``INTERNAL``: the network sums over every pixel of the
+image (its slots), so tiles cut by a host tool would each get their own, different
+correction; the model runs the exact tiled pass of :mod:`exposure_slot.highres.exact`
+itself, in bounded memory. Needs the ``spandrel`` extra
 (``pip install "exposure-slot[spandrel]"``).
 """
 
@@ -73,8 +74,8 @@ class ExposureSlotArch(_spandrel.Architecture[ExposureSlotNet]):
             architecture=self,
             purpose="Restoration",
             tags=[f"level {config.level}", f"{config.width}nf"],
-            supports_half=torch.float16 in facts.precisions,
-            supports_bfloat16=torch.bfloat16 in facts.precisions,
+            supports_half="float16" in facts.precisions,
+            supports_bfloat16="bfloat16" in facts.precisions,
             scale=1,
             input_channels=3,
             output_channels=3,

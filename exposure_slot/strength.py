@@ -1,23 +1,17 @@
 """How much of the correction to apply: a blend of the photo and its correction in Oklab.
 
 ``strength`` 0 gives the photo back, 1 the network's correction, values in between a
-perceptually even step between them, and values above 1 (up to :data:`MAX_STRENGTH`) go
-further in the same direction. The blend runs in Oklab (Ottosson 2020), where equal steps
-of lightness look equal and hue and chroma are axes of their own: a half-strength result
-looks halfway between the photo and its correction in lightness, its colour between theirs.
+perceptually even step between them, and values above 1 (up to
+:data:`exposure_slot.options.MAX_STRENGTH`) go further in the same direction. The blend runs
+in Oklab (Ottosson 2020), where equal steps of lightness look equal and hue and chroma are
+axes of their own: a half-strength result looks halfway between the photo and its correction
+in lightness, its colour between theirs.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
-
-from .errors import OptionError
-
-MAX_STRENGTH = 2.0
-"""Largest strength accepted: twice the correction's step in Oklab, clipped to [0, 1]."""
 
 # Oklab's two matrices: linear sRGB -> cone responses, cube-rooted responses -> Lab.
 _LMS = torch.tensor(
@@ -40,16 +34,6 @@ _RGB_FROM_LMS = torch.linalg.inv(_LMS.double()).float()
 _LMS_FROM_LAB = torch.linalg.inv(_LAB.double()).float()
 ROWS = 256
 """Rows blended at a time, so that a large photo needs no full-size temporaries."""
-
-
-def check_strength(strength: object) -> float:
-    """``strength`` as a float in [0, MAX_STRENGTH], or OptionError."""
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)):
-        raise OptionError(f"strength must be a number from 0 to {MAX_STRENGTH}, not {strength!r}")
-    value = float(strength)
-    if not (0 <= value <= MAX_STRENGTH) or math.isnan(value):
-        raise OptionError(f"strength must be from 0 to {MAX_STRENGTH}, not {strength!r}")
-    return value
 
 
 def srgb_to_linear(x: Tensor) -> Tensor:

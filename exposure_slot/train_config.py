@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .descriptor import DESCRIPTOR
 from .errors import ExposureSlotError, OptionError
 
 PROG = "exposure-slot train"
@@ -244,8 +245,9 @@ def config_from(a: argparse.Namespace) -> tuple[TrainConfig, bool]:
         device=a.device,
         amp=not a.no_amp,
     )
-    if any(size % 4 or size <= 0 for size in config.crop):
-        raise OptionError("--crop sizes must be positive multiples of 4")
+    multiple = DESCRIPTOR.size_multiple
+    if any(size % multiple or size <= 0 for size in config.crop):
+        raise OptionError(f"--crop sizes must be positive multiples of {multiple}")
     if config.max_side < max(config.crop):
         raise OptionError(f"--max-side must be at least the largest --crop ({max(config.crop)})")
     if config.scale_consistency < 0:
@@ -253,8 +255,10 @@ def config_from(a: argparse.Namespace) -> tuple[TrainConfig, bool]:
     if config.scale_consistency > 0 and not config.freeze_bn:
         raise OptionError("--scale-consistency needs --freeze-bn (its passes are single crops)")
     largest = config.max_side if config.scale_consistency > 0 else math.inf
-    if config.consistency_crop % 4 or not 24 <= config.consistency_crop <= largest:
-        raise OptionError("--consistency-crop must be a multiple of 4 from 24 to --max-side")
+    if config.consistency_crop % multiple or not 24 <= config.consistency_crop <= largest:
+        raise OptionError(
+            f"--consistency-crop must be a multiple of {multiple} from 24 to --max-side"
+        )
     if config.anchor_weight < 0:
         raise OptionError("--anchor-weight must be 0 or positive")
     if config.snapshot_every < 0:

@@ -14,10 +14,11 @@ from PIL import Image
 
 from exposure_slot import ExposureCorrector, OptionError, highres, pixels
 from exposure_slot.corrector import native_bfloat16
+from exposure_slot.descriptor import DESCRIPTOR
 from exposure_slot.errors import ImageTypeError, InvalidImageError
 from exposure_slot.evaluation import psnr
 from exposure_slot.highres import EXACT_PIXEL_BUDGET, exact, fast, plan
-from exposure_slot.network import DESCRIPTOR, ExposureSlotNet, NetConfig
+from exposure_slot.network import ExposureSlotNet, NetConfig
 from exposure_slot.options import Options
 
 

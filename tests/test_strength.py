@@ -7,13 +7,8 @@ import pytest
 import torch
 
 from exposure_slot import OptionError
-from exposure_slot.strength import (
-    MAX_STRENGTH,
-    blend,
-    check_strength,
-    oklab_to_srgb,
-    srgb_to_oklab,
-)
+from exposure_slot.options import MAX_STRENGTH, check_strength
+from exposure_slot.strength import blend, oklab_to_srgb, srgb_to_oklab
 
 
 def as_batch(rgb: np.ndarray) -> torch.Tensor:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..network import DESCRIPTOR
+from ..descriptor import DESCRIPTOR
 from ..options import Options
 
 log = logging.getLogger("exposure_slot")

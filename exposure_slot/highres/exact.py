@@ -38,8 +38,9 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from ..descriptor import DESCRIPTOR
 from ..errors import OptionError
-from ..network import DESCRIPTOR, ExposureSlotNet, NetOutput
+from ..network import ExposureSlotNet, NetOutput
 
 CHANNELS_LAST = torch.channels_last
 

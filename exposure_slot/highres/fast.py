@@ -33,8 +33,9 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
+from exposure_slot.descriptor import DESCRIPTOR
 from exposure_slot.errors import ImageTypeError, InvalidImageError, OptionError
-from exposure_slot.network import DESCRIPTOR, NetOutput
+from exposure_slot.network import NetOutput
 
 __all__ = [
     "DEFAULT_EPS",

@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..descriptor import DESCRIPTOR
 from ..errors import CompileError, ExposureSlotError, UnsupportedPrecisionError, WeightsError
-from ..network import DESCRIPTOR, ExposureSlotNet, NetOutput
+from ..network import ExposureSlotNet, NetOutput
 from . import Plan, fast
 from .exact import forward_tiles
 
