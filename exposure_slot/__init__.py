@@ -45,6 +45,7 @@ _LAZY = {
     "ExposureSlotNet": ".network",
     "NetConfig": ".network",
     "correct_file": ".batch",
+    "correct_files": ".batch",
 }
 """Public names that load torch, and the module each comes from."""
 
@@ -83,4 +84,5 @@ __all__ = [
     "WeightsNotFoundError",
     "__version__",
     "correct_file",
+    "correct_files",
 ]

@@ -600,9 +600,11 @@ def test_compile_option_gives_the_eager_result(tmp_path, corrector):
     rgb = read_image(source).rgb
     for mode in ("exact", "fast"):
         out = tmp_path / f"{mode}.png"
-        argv = ["-o", out, "--compile", "--mode", mode, "--proxy-size", "64"]
+        proxy = {"proxy_size": 64} if mode == "fast" else {}
+        argv = ["-o", out, "--compile", "--mode", mode]
+        argv += ["--proxy-size", "64"] if proxy else []
         assert correct(source, *argv) == 0
-        wanted = to_uint(corrector(rgb, mode=mode, proxy_size=64), 8)
+        wanted = to_uint(corrector(rgb, mode=mode, **proxy), 8)
         assert np.abs(pixels(out).astype(int) - wanted).max() <= 1
 
 
