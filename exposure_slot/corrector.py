@@ -205,7 +205,7 @@ class ExposureCorrector:
     call after call and corrector after corrector with the same weights, at a fixed
     ``torch.get_num_threads()`` (other thread counts may change the last bit).
     ``compile=True`` compiles the network's local stages with ``torch.compile`` (opt-in:
-    the first image of each size compiles, which takes a while; see the README's figures).
+    the first image of each size compiles, which takes a while; see docs/benchmarks.md).
     """
 
     def __init__(

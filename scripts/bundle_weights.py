@@ -47,7 +47,7 @@ LIMITATIONS = (
     "The only real exposure errors we could score are seven frames of one HDR scene: there "
     "it is 0.6 dB above a global auto-gamma curve on the under-exposed frames against the "
     "0 EV frame and 0.5 dB below it against their fusion, and 2.7-5.7 dB better on the "
-    "over-exposed frames, but one scene cannot rank weights (see the README's results).",
+    "over-exposed frames, but one scene cannot rank weights (see docs/evaluation.md).",
     "Several training photos are under share-alike licences (CC-BY-SA, GPL); whether trained "
     "weights are a derived work of their training data is unsettled. The per-file record is "
     "docs/training_photos.csv in the exposure-slot repository.",
@@ -119,7 +119,8 @@ def bundle(
         source="bundled with the exposure-slot package (weights='default')",
         training_data=training_sources(),
         metrics=metrics,
-        metrics_note="Measured with `exposure-slot eval` on held-out photos (see the README).",
+        metrics_note="Measured with `exposure-slot eval` on held-out photos "
+        "(see docs/evaluation.md).",
         limitations=LIMITATIONS,
     )
     write_card(target, info)

@@ -1,4 +1,4 @@
-"""Write the paired evaluation sets used for the README's results table.
+"""Write the paired evaluation sets used for the results tables in docs/evaluation.md.
 
 Run as ``python scripts/make_eval_sets.py --photos data/photos --real data/real --out data/eval``
 after ``scripts/fetch_photos.py`` and ``scripts/fetch_real_brackets.py``. Writes two sets in
