@@ -353,7 +353,8 @@ def test_the_descriptor_holds_the_model_facts_the_rest_reads(corrector) -> None:
     assert (facts.size_multiple, facts.min_side, facts.token_stride) == (4, 8, 4)
     assert facts.padded_size(1, 13) == (8, 16) and facts.token_grid(9, 13) == (3, 4)
     assert fast.proxy_size(1001, 3007, long_side=500) == (168, 500)  # multiples of 4
-    assert set(facts.precisions) == {torch.float32, torch.float16, torch.bfloat16}
+    assert set(facts.precisions) == {"float32", "float16", "bfloat16"}
+    assert all(isinstance(getattr(torch, name), torch.dtype) for name in facts.precisions)
     net = ExposureSlotNet().set_precision(torch.bfloat16)
     assert net.conv_in.weight.dtype == torch.bfloat16 and net.islands_intact()
     assert net.block.attn.slots.slots_mu.dtype == net.block.attn.rescale.dtype == torch.float32
