@@ -1,18 +1,20 @@
 """README pictures: before/after and slot maps of real, badly exposed photos.
 
-Run as ``python scripts/readme_pictures.py`` (after ``scripts/fetch_photos.py`` and
-``scripts/fetch_real_brackets.py``); re-run it whenever the default weights change. It writes
-into ``docs/images/``:
+Run as ``python scripts/readme_pictures.py`` (after ``scripts/fetch_photos.py``,
+``scripts/fetch_real_brackets.py`` and ``scripts/fetch_hdr_scenes.py``); re-run it whenever the
+default weights change. It writes into ``docs/images/``:
 
-* ``before_after.jpg``: input | corrected, one row per photo;
+* ``before_after.jpg``: input | corrected, one row per photo; for the two camera pairs also
+  the same scene shot with the camera's own HDR mode;
 * ``slot_maps.jpg``: input | corrected | main slots | sub slots, for two of them;
 * ``CREDITS.md``: where each photo comes from, its licence, and the weights used.
 
 The photos are dark or bright as they were shot, not darkened by us: two validation photos
 (never trained on) and one training photo from docs/training_photos.csv, and two brackets
 rendered from the real HDR capture of docs/real_photos.csv (real scene light, exposure set
-by a fixed camera curve). The network sees each photo at ``--long-side`` pixels, the size
-the pictures show.
+by a fixed camera curve), and two real photos of exif-samples shot with the camera's HDR
+mode off, beside the camera's HDR shot (docs/hdr_scenes.csv, never trained on). The network
+sees each photo at ``--long-side`` pixels, the size the pictures show.
 """
 
 from __future__ import annotations
@@ -40,9 +42,12 @@ class Photo:
     """A README photo: file name, the record listing it, and what is wrong with it."""
 
     file: str
-    record: str  # "photos" (training_photos.csv) or "real" (real_photos.csv)
+    record: (
+        str  # "photos" (training_photos.csv), "real" (real_photos.csv), "pairs" (hdr_scenes.csv)
+    )
     caption: str
     slots: bool = False  # also shown in slot_maps.jpg
+    camera_hdr: str | None = None  # the same scene shot with the camera's HDR mode
 
 
 PHOTOS = (
@@ -51,7 +56,13 @@ PHOTOS = (
     Photo("libjxl-testdata__hdr_room__ev-3.png", "real", "real HDR scene, -3 EV"),
     Photo("libjxl-testdata__hdr_room__ev+2.png", "real", "real HDR scene, +2 EV", slots=True),
     Photo("lomiri-wallpapers-16.04__free_by_Peter_Nerlich.jpg", "photos", "bright lamps, as shot"),
-)
+    Photo("exif-samples__canon__input.png", "pairs", "Canon, as shot",
+          camera_hdr="exif-samples__canon__target.png"),
+    Photo("exif-samples__iphone__input.png", "pairs", "iPhone, as shot",
+          camera_hdr="exif-samples__iphone__target.png"),
+)  # fmt: skip
+RECORDS = {"photos": "training_photos.csv", "real": "real_photos.csv", "pairs": "hdr_scenes.csv"}
+"""The record (in docs/) of each kind of photo."""
 
 
 def records(csv_path: Path) -> dict[str, dict[str, str]]:
@@ -83,9 +94,13 @@ def credits(photos: list[tuple[Photo, dict[str, str]]], corrector: ExposureCorre
         "|---|---|---|---|---|",
     ]
     for photo, row in photos:
+        # training_photos.csv and real_photos.csv name a Debian package, hdr_scenes.csv a source
+        source = row.get("source_package") or row["source"]
+        version = row.get("package_version") or row["source_version"]
+        files = photo.file + (f" and {photo.camera_hdr}" if photo.camera_hdr else "")
         lines.append(
-            f"| {photo.file} ({photo.caption}) | {row['split']} | {row['source_package']} "
-            f"{row['package_version']} | {row['licence']} | {row['author_or_copyright']} |"
+            f"| {files} ({photo.caption}) | {row['split']} | {source} {version} "
+            f"| {row['licence']} | {row['author_or_copyright']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -94,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=Path, default=REPO / "data" / "photos")
     parser.add_argument("--real", type=Path, default=REPO / "data" / "real")
+    parser.add_argument("--pairs", type=Path, default=REPO / "data" / "real_pairs")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images")
     parser.add_argument("--weights", default="default", help="weights to show (default: bundled)")
     parser.add_argument("--device", help="cpu, cuda, ... (default: best available)")
@@ -101,16 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=200, help="height of each picture row")
     args = parser.parse_args(argv)
 
-    folders = {"photos": args.photos, "real": args.real}
-    tables = {
-        "photos": records(REPO / "docs" / "training_photos.csv"),
-        "real": records(REPO / "docs" / "real_photos.csv"),
-    }
-    missing = [p.file for p in PHOTOS if not (folders[p.record] / p.file).is_file()]
+    folders = {"photos": args.photos, "real": args.real, "pairs": args.pairs}
+    tables = {kind: records(REPO / "docs" / name) for kind, name in RECORDS.items()}
+    wanted = [(p.record, name) for p in PHOTOS for name in (p.file, p.camera_hdr) if name]
+    missing = [name for kind, name in wanted if not (folders[kind] / name).is_file()]
     if missing:
         print(
-            f"missing {', '.join(missing)}: run scripts/fetch_photos.py and "
-            "scripts/fetch_real_brackets.py first (or pass --photos / --real)",
+            f"missing {', '.join(missing)}: run scripts/fetch_photos.py, "
+            "scripts/fetch_real_brackets.py and scripts/fetch_hdr_scenes.py first "
+            "(or pass --photos / --real / --pairs)",
             file=sys.stderr,
         )
         return 1
@@ -120,9 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     for photo in PHOTOS:
         rgb = fit_long_side(read_image(folders[photo.record] / photo.file).rgb, args.long_side)
         corrected = corrector(rgb)
-        rows.append(
-            montage([to_pil(rgb), to_pil(corrected)], [photo.caption, "corrected"], args.height)
-        )
+        panels, titles = [to_pil(rgb), to_pil(corrected)], [photo.caption, "corrected"]
+        if photo.camera_hdr:
+            camera = read_image(folders[photo.record] / photo.camera_hdr).rgb
+            panels.append(to_pil(fit_long_side(camera, args.long_side)))
+            titles.append("camera's HDR mode")
+        rows.append(montage(panels, titles, args.height))
         if photo.slots:
             levels = corrector.slot_maps(rgb).levels
             slot_rows.append(correction_montage(rgb, corrected, levels, height=args.height))
