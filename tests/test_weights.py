@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import itertools
 import json
 import pickle
 import re
@@ -581,3 +582,21 @@ def test_save_folder_writes_only_configs_it_can_read_back(tmp_path, corrector) -
     assert not (tmp_path / "out").exists()
     folder = save_folder(corrector.net, tmp_path / "out", extra_config={"trained_steps": 7})
     assert ExposureCorrector(folder, device="cpu").net.config == corrector.net.config
+
+
+def test_every_bundled_name_keeps_its_weights() -> None:
+    """A name is a pin: a new default is a new name, and the previous default still loads by
+    its own name, with the files the manifest pins, and corrects differently from it."""
+    manifest = load_manifest()
+    bundled = [e for e in manifest.entries.values() if e.bundled]
+    assert len(bundled) >= 2 and manifest.default in {e.name for e in bundled}
+    photo = np.linspace(0.02, 0.3, 32 * 48 * 3, dtype=np.float32).reshape(32, 48, 3)
+    outputs = {}
+    for entry in bundled:
+        corrector = ExposureCorrector(entry.name, device="cpu")
+        assert corrector.weights_info.name == entry.name
+        assert corrector.weights_info.sha256 == entry.sha256(WEIGHTS_NAME)
+        outputs[entry.name] = corrector(photo)
+    assert ExposureCorrector(device="cpu").weights_info.name == manifest.default
+    values = list(outputs.values())
+    assert all(np.abs(a - b).max() > 0.01 for a, b in itertools.pairwise(values))
