@@ -371,18 +371,24 @@ def reexpose(photo: np.ndarray, ev: float) -> np.ndarray:
     return linear_to_srgb(radiance / (1.0 + REEXPOSE_C * radiance)).astype(np.float32)
 
 
-def brighten_to(photo: np.ndarray, mean: float) -> np.ndarray:
-    """The photo re-exposed (:func:`reexpose`) so that its mean luma is at least ``mean``;
-    a photo already as bright is returned as it is."""
+def expose_into(photo: np.ndarray, low: float, high: float = 1.0) -> np.ndarray:
+    """The photo re-exposed (:func:`reexpose`) so that its mean luma lies in [``low``,
+    ``high``]: a darker photo is brightened to ``low``, a brighter one darkened to ``high``,
+    one already inside is returned as it is."""
     photo = check_photo(photo)
-    if float(luminance(photo).mean()) >= mean:
+    mean = float(luminance(photo).mean())
+    if low <= mean <= high:
         return photo
-    small = cv2.resize(photo, (48, 48), interpolation=cv2.INTER_AREA)
-    low, high = 0.0, 8.0
-    for _ in range(18):
-        mid = 0.5 * (low + high)
-        low, high = (mid, high) if luminance(reexpose(small, mid)).mean() < mean else (low, mid)
-    return reexpose(photo, high)
+    goal = low if mean < low else high
+    h, w = photo.shape[:2]
+    scale = min(1.0, 128 / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
+    lo, hi = -8.0, 8.0
+    for _ in range(20):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if luminance(reexpose(small, mid)).mean() < goal else (lo, mid)
+    return reexpose(photo, hi if mean < low else lo)
 
 
 def check_radiance(radiance: np.ndarray, name: str = "radiance") -> np.ndarray:

@@ -35,6 +35,7 @@ class TrainConfig:
     hdr_list: str | None = None
     hdr_fraction: float = 0.5
     target_min_mean: float = 0.0
+    target_max_mean: float = 1.0
     init: str | None = None
     level: int = 2
     steps: int = 4000
@@ -50,6 +51,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     ssim_weight: float = 0.2
     aux_weight: float = 0.1
+    brightness_weight: float = 0.0
     seed: int = 0
     max_side: int = 768
     checkpoint_every: int = 100
@@ -100,6 +102,14 @@ def add_options(p: argparse.ArgumentParser) -> None:
         metavar="M",
         help="re-expose --photos darker than mean luma M (0-1) to M before making pairs, so "
         "low-key photos do not teach a dark 'well exposed'; 0: off",
+    )
+    p.add_argument(
+        "--target-max-mean",
+        type=float,
+        default=d.target_max_mean,
+        metavar="M",
+        help="re-expose --photos brighter than mean luma M (0-1) down to M, so high-key photos "
+        "do not teach a bright 'well exposed'; 1: off",
     )
     p.add_argument("--init", help="start from these weights (e.g. 'default' to fine-tune)")
     p.add_argument(
@@ -154,6 +164,12 @@ def add_options(p: argparse.ArgumentParser) -> None:
         type=float,
         default=d.aux_weight,
         help="weight of the slot decoder's loss (the paper's auxiliary term)",
+    )
+    p.add_argument(
+        "--brightness-weight",
+        type=float,
+        default=d.brightness_weight,
+        help="weight of the difference in mean luma between output and target, per sample",
     )
     p.add_argument("--seed", type=int, default=d.seed, help="random seed of sampling and init")
     p.add_argument(
@@ -222,6 +238,7 @@ def config_from(a: argparse.Namespace) -> tuple[TrainConfig, bool]:
         hdr_list=a.hdr_list,
         hdr_fraction=a.hdr_fraction,
         target_min_mean=a.target_min_mean,
+        target_max_mean=a.target_max_mean,
         init=a.init,
         level=a.level,
         steps=a.steps,
@@ -234,6 +251,7 @@ def config_from(a: argparse.Namespace) -> tuple[TrainConfig, bool]:
         warmup=a.warmup,
         ssim_weight=a.ssim_weight,
         aux_weight=a.aux_weight,
+        brightness_weight=a.brightness_weight,
         seed=a.seed,
         max_side=a.max_side,
         checkpoint_every=a.checkpoint_every,
@@ -261,6 +279,8 @@ def config_from(a: argparse.Namespace) -> tuple[TrainConfig, bool]:
         )
     if config.anchor_weight < 0:
         raise OptionError("--anchor-weight must be 0 or positive")
+    if config.brightness_weight < 0:
+        raise OptionError("--brightness-weight must be 0 or positive")
     if config.snapshot_every < 0:
         raise OptionError("--snapshot-every must be 0 or positive")
     if not 0.0 <= config.mild_fraction <= 1.0:
@@ -271,9 +291,14 @@ def config_from(a: argparse.Namespace) -> tuple[TrainConfig, bool]:
         raise OptionError("--hdr-fraction must be in [0, 1]")
     if not 0.0 <= config.target_min_mean < 1.0:
         raise OptionError("--target-min-mean must be in [0, 1)")
+    if not 0.0 < config.target_max_mean <= 1.0:
+        raise OptionError("--target-max-mean must be in (0, 1]")
+    if config.target_min_mean >= config.target_max_mean:
+        raise OptionError("--target-min-mean must be below --target-max-mean")
     if not (math.isfinite(config.lr) and config.lr > 0):
         raise OptionError(f"--lr must be a positive number, got {config.lr}")
     weights = {"--ssim-weight": config.ssim_weight, "--aux-weight": config.aux_weight}
+    weights |= {"--brightness-weight": config.brightness_weight}
     weights |= {"--anchor-weight": config.anchor_weight, "--scale-consistency": a.scale_consistency}
     for flag, value in weights.items():
         if not math.isfinite(value):

@@ -7,7 +7,8 @@ scene radiance (``--hdr``, ``.npy`` files from scripts/fetch_hdr_scenes.py), who
 frames are inputs and the fusion of a bracket the target.
 
 Loss: L1 + ``ssim_weight`` · (1 − SSIM) + ``aux_weight`` · MSE of the slot decoder
-(the paper's auxiliary loss). AdamW with linear warm-up and a cosine schedule. Samples mix
+(the paper's auxiliary loss), optionally + ``brightness_weight`` · |difference of mean luma|
+per sample (:func:`brightness_loss`). AdamW with linear warm-up and a cosine schedule. Samples mix
 whole photos downsized to the crop size (as the paper trains on 256×256 whole images) with
 random crops at random scales. With several crop sizes (``--crop 128 256 384``) each step
 draws one size and a batch of the same number of pixels, so the network learns to give the
@@ -49,7 +50,8 @@ from .evaluation import SSIM_K1, SSIM_K2, gaussian_window
 from .files import READABLE_EXTENSIONS, read_image
 from .highres import fast
 from .network import ExposureSlotNet, NetConfig
-from .synthesis import brighten_to, check_radiance, make_pair, make_scene_pair
+from .pixel_values import LUMA
+from .synthesis import check_radiance, expose_into, make_pair, make_scene_pair
 from .train_config import TrainConfig
 from .weights import load_weights, save_folder
 from .weights.convert import load_failure
@@ -136,8 +138,9 @@ class Sampler:
         self.photos = [
             _read_rgb(p, config.max_side) for p in list_photos(config.photos, config.photo_list)
         ]
-        if config.target_min_mean > 0:
-            self.photos = [brighten_to(photo, config.target_min_mean) for photo in self.photos]
+        if config.target_min_mean > 0 or config.target_max_mean < 1:
+            low, high = config.target_min_mean, config.target_max_mean
+            self.photos = [expose_into(photo, low, high) for photo in self.photos]
         self.scene_paths = list_photos(config.hdr, config.hdr_list, SCENE_SUFFIXES)
         self.scenes = [_read_scene(p, config.max_side) for p in self.scene_paths]
         if config.hdr and not self.scenes:
@@ -242,6 +245,14 @@ def ssim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         (mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2)
     )
     return 1 - ssim.mean()
+
+
+def brightness_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of |mean luma of ``pred`` − mean luma of ``target``|: one number
+    per sample, so a photo's overall brightness counts as much as all its pixels do in L1."""
+    luma = torch.as_tensor(LUMA, dtype=pred.dtype, device=pred.device)[None, :, None, None]
+    mean = lambda x: (x * luma).sum(1).mean((1, 2))  # noqa: E731
+    return (mean(pred) - mean(target)).abs().mean()
 
 
 def scale_consistency_loss(
@@ -393,6 +404,10 @@ def train(config: TrainConfig, resume: bool = True) -> ExposureSlotNet:
             if result.slot_map is not None and config.aux_weight > 0:
                 loss = loss + config.aux_weight * F.mse_loss(result.slot_map.float(), targets)
             extra = {}
+            if config.brightness_weight > 0:
+                brightness = brightness_loss(pred, targets)
+                loss = loss + config.brightness_weight * brightness
+                extra["brightness"] = brightness.item()
             if anchor is not None and config.anchor_weight > 0:
                 with torch.no_grad(), torch.autocast(device.type, torch.float16, enabled=use_amp):
                     held = anchor(inputs).image.float()

@@ -13,8 +13,8 @@ from exposure_slot.errors import ImageTypeError, InvalidImageError, OptionError
 from exposure_slot.synthesis import (
     EV_LIMITS,
     ExposureParams,
-    brighten_to,
     calibrate_ev,
+    expose_into,
     luminance,
     make_pair,
     make_scene_pair,
@@ -295,18 +295,22 @@ def test_bad_radiance_raises_library_errors(bad: np.ndarray) -> None:
         make_scene_pair(bad, np.random.default_rng(0))
 
 
-def test_brighten_to_lifts_dark_photos_only() -> None:
-    """A low-key photo is re-exposed to the asked mean brightness with its tones in the same
-    order; a photo already bright enough comes back unchanged."""
+def test_expose_into_moves_only_photos_outside_the_range() -> None:
+    """A low-key photo is re-exposed up to the range's floor, a high-key one down to its
+    ceiling, each with its tones in the same order; a photo inside comes back unchanged."""
     dark = reexpose(photo("coffee"), -2.0)
-    lifted = brighten_to(dark, 0.37)
-    assert luminance(dark).mean() < 0.3
+    bright = reexpose(photo("coffee"), 3.0)
+    assert luminance(dark).mean() < 0.3 and luminance(bright).mean() > 0.6
+    lifted, lowered = expose_into(dark, 0.37, 0.55), expose_into(bright, 0.37, 0.55)
     assert abs(luminance(lifted).mean() - 0.37) < 0.01
-    for channel in range(3):
-        order = np.argsort(dark[..., channel].ravel(), kind="stable")
-        assert np.all(np.diff(lifted[..., channel].ravel()[order]) >= -1e-6)
-    bright = photo("astronaut")
-    np.testing.assert_array_equal(brighten_to(bright, 0.2), bright)
+    assert abs(luminance(lowered).mean() - 0.55) < 0.01
+    for before, after in ((dark, lifted), (bright, lowered)):
+        for channel in range(3):
+            order = np.argsort(before[..., channel].ravel(), kind="stable")
+            assert np.all(np.diff(after[..., channel].ravel()[order]) >= -1e-6)
+    inside = photo("astronaut")
+    np.testing.assert_array_equal(expose_into(inside, 0.2), inside)
+    np.testing.assert_array_equal(expose_into(inside, 0.0, 0.9), inside)
 
 
 def test_reexpose_at_zero_ev_returns_the_photo() -> None:

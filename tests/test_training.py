@@ -23,6 +23,7 @@ from exposure_slot.train_config import TrainConfig, parse_args
 from exposure_slot.train_config import main as train_main
 from exposure_slot.training import (
     Sampler,
+    brightness_loss,
     build_model,
     list_pairs,
     list_photos,
@@ -379,19 +380,37 @@ def test_malformed_scene_file_is_named(tmp_path: Path, capsys, damage: str) -> N
     assert "bad.npy" in capsys.readouterr().err
 
 
-def test_target_min_mean_brightens_low_key_photos(tmp_path: Path, photo_dir: Path) -> None:
-    """A dark photo's target is re-exposed to the floor; a bright one is left as it is."""
+def test_target_mean_range_re_exposes_low_and_high_key_photos(
+    tmp_path: Path, photo_dir: Path
+) -> None:
+    """A dark photo's target is re-exposed up to the floor, a bright one down to the ceiling,
+    one inside the range is left as it is."""
     from skimage import data
 
     dark = (data.coffee().astype(np.float32) * 0.25).astype(np.uint8)
-    Image.fromarray(dark).save(tmp_path / "dark.png")
-    Image.fromarray(data.astronaut()).save(tmp_path / "bright.png")
-    luma = lambda im: float((im @ np.array([0.2126, 0.7152, 0.0722])).mean())  # noqa: E731
+    bright = (255 - (255 - data.coffee().astype(np.float32)) * 0.3).astype(np.uint8)
+    Image.fromarray(data.astronaut()).save(tmp_path / "a_mid.png")
+    Image.fromarray(bright).save(tmp_path / "b_bright.png")
+    Image.fromarray(dark).save(tmp_path / "c_dark.png")
+    luma = lambda im: float((im @ np.array([0.299, 0.587, 0.114])).mean())  # noqa: E731
     plain = Sampler(TrainConfig(photos=(str(tmp_path),)), np.random.default_rng(0)).photos
-    floor = TrainConfig(photos=(str(tmp_path),), target_min_mean=0.37)
-    lifted = Sampler(floor, np.random.default_rng(0)).photos
-    assert luma(plain[1]) < 0.2 and abs(luma(lifted[1]) - 0.37) < 0.01
-    np.testing.assert_array_equal(plain[0], lifted[0])
+    ranged = TrainConfig(photos=(str(tmp_path),), target_min_mean=0.37, target_max_mean=0.55)
+    moved = Sampler(ranged, np.random.default_rng(0)).photos
+    assert luma(plain[2]) < 0.2 and abs(luma(moved[2]) - 0.37) < 0.01
+    assert luma(plain[1]) > 0.7 and abs(luma(moved[1]) - 0.55) < 0.01
+    np.testing.assert_array_equal(plain[0], moved[0])
+
+
+def test_brightness_loss_counts_mean_luma_only() -> None:
+    """Rearranging pixels costs nothing; a uniform offset of luma d costs d per sample, and
+    its gradient brightens a too-dark output."""
+    target = torch.rand(2, 3, 16, 16)
+    shuffled = target.flatten(2)[..., torch.randperm(256)].reshape(2, 3, 16, 16)
+    assert brightness_loss(shuffled, target).item() < 1e-6
+    darker = (target - 0.1).requires_grad_()
+    assert abs(brightness_loss(darker, target).item() - 0.1) < 1e-5
+    brightness_loss(darker, target).backward()
+    assert (darker.grad < 0).all()
 
 
 def test_photo_record_holds_out_validation_photos(tmp_path: Path) -> None:
@@ -448,6 +467,9 @@ BAD_OPTIONS = [
     ["--batch", "0"],
     ["--aux-weight", "inf"],
     ["--identity-fraction", "1.5"],
+    ["--target-max-mean", "1.5"],
+    ["--target-min-mean", "0.6", "--target-max-mean", "0.5"],
+    ["--brightness-weight", "-1"],
 ] + ([] if torch.cuda.is_available() else [["--device", "cuda"]])
 
 
