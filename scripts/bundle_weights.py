@@ -78,10 +78,11 @@ RELEASES = {
     ),
     "open-level2-v2": Release(
         description=(
-            "The default weights of exposure-slot: open-level2 continued on camera frames of "
-            "real HDR scenes (linear scene radiance from the OpenEXR sample images, Blender's "
-            "CC0 panoramas and psychtoolbox's Ocean, rendered through camera curves at several "
-            "exposures, with the exposure fusion of the bracket as the target) besides the same "
+            "The second default weights of exposure-slot: open-level2 continued on camera "
+            "frames of real HDR scenes (linear scene radiance from the OpenEXR sample images, "
+            "Blender's CC0 panoramas and psychtoolbox's Ocean, rendered through camera curves "
+            "at several exposures, with the exposure fusion of the bracket as the target) "
+            "besides the same "
             "licence-clean photographs with synthetic exposure errors and well-exposed inputs "
             "to leave alone, then averaged with open-level2 (one third) so that over-exposed "
             "photos keep its correction."
@@ -112,9 +113,44 @@ RELEASES = {
         "docs/hdr_scenes.csv (BSD-3-Clause, CC0-1.0)",
         hdr_scenes=True,
     ),
+    "open-level2-v3": Release(
+        description=(
+            "The default weights of exposure-slot: open-level2-v2's real-scene training "
+            "continued with photo targets re-exposed into the brightness range of well-exposed "
+            "references (mean luma 0.37-0.55) and a loss on each sample's mean brightness, so "
+            "that under- and over-exposed camera frames of real scenes come out as bright as "
+            "the exposure fusion of their bracket, clipped whites stay neutral and well-exposed "
+            "photos are left nearly alone."
+        ),
+        limitations=(
+            "open-level2 (10,100 steps on 88 photographs) continued on one CPU core for 3,250 "
+            "steps in four runs, half of the samples from 17 real HDR scenes: 500 steps, then "
+            "750 with a quarter of the samples well-exposed inputs to be left unchanged, then "
+            "1,200 and 800 with photo targets re-exposed into mean luma 0.37-0.55, a loss on "
+            "mean brightness and a fifth of such inputs; the last snapshots of the last three "
+            "runs averaged. "
+            "It has not seen the paper's data sets (SICE, MSEC, LCDP: research-only licences) "
+            "and has not been scored on them.",
+            "On camera frames of 7 held-out real HDR scenes, scored against the fusion of each "
+            "bracket, it is better than open-level2-v2 on under- and over-exposed frames and "
+            "leaves well-exposed photos nearly unchanged; under-exposed "
+            "frames are still below the project's goal (3 dB above a global auto-gamma curve). "
+            "These scenes chose the recipe, so they are not an untouched test set. The "
+            "synthetic validation set, whose targets are the photos as shot (many of them "
+            "dark), scores lower than with the earlier weights, as it brightens more (see "
+            "docs/evaluation.md).",
+            "Trained on 17 HDR scenes: scenes unlike them (night, snow, strongly coloured light) "
+            "may come out too bright or too flat.",
+            PHOTOS_LIMITATION,
+        ),
+        training_data="licence-clean photographs with synthetic exposure errors (per-file record "
+        "in docs/training_photos.csv) and camera frames of the 'train' scenes of "
+        "docs/hdr_scenes.csv (BSD-3-Clause, CC0-1.0)",
+        hdr_scenes=True,
+    ),
 }
 """Each bundled release by name: names are pins, so a release's weights never change."""
-NAME = "open-level2-v2"
+NAME = "open-level2-v3"
 
 
 def training_sources(release: Release, split: str = "train") -> list[DataSource]:
