@@ -21,14 +21,18 @@ written):
 - ``Ocean.exr`` of ``psychtoolbox-3-common`` (the same ILM sample, BSD-3 per the package's
   copyright file);
 - Poly Haven panoramas in ``blender-data`` (``studiolights/world``: CC0 per the
-  ``license.txt`` beside them).
+  ``license.txt`` beside them);
+- more Poly Haven panoramas in the npm package ``@pmndrs/assets`` (``hdri/*.exr.js``: base64
+  OpenEXR files, 512x256, lossy DWAB; CC0 per the package's ``LICENSE`` and
+  ``package.json``), fetched with ``npm pack``.
 
 Each scene is saved as linear Rec. 709 radiance, float16 ``.npy`` (HxWx3), downsized so its
 long side is at most ``--long-side``; latitude-longitude panoramas keep only the band within
 ``PANORAMA_LATITUDE`` of the horizon, where they look like a photograph. The radiance is
 scaled so that the reference camera of ``fetch_real_brackets.py`` renders it at EV 0 with
 mean luma 0.45 (a well-exposed frame). Whole scenes are held out for validation
-(``VALIDATION_SCENES``), so no scene's crops straddle training and validation.
+(``VALIDATION_SCENES``), so no scene's crops straddle training and validation; a few more
+are held out as a test split (``TEST_SCENES``) that no training or snapshot choice looks at.
 
 The two real photo pairs of ``exif-samples`` (``jpg/hdr/``: the same scene with the camera's
 HDR mode off and on, CC-BY-SA-4.0) are copied to ``--pairs-out`` (downsized) as real test
@@ -38,11 +42,13 @@ pictures. The record of every file goes to ``docs/hdr_scenes.csv``.
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import hashlib
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -87,6 +93,26 @@ BLENDER_SCENES = [
     "sunrise",
     "sunset",
 ]
+NPM_PACKAGE, NPM_VERSION = "@pmndrs/assets", "1.7.0"
+NPM_SHA256 = "152bd218a3390703f184f0c6ce16e73c8f0a87f32d38530d418a09d33d8208dc"
+# Its studio, sunrise and night are the same Poly Haven panoramas as blender-data's, and its
+# sky has no ground: those four are left out.
+NPM_SCENES = [
+    "apartment",
+    "bridge",
+    "city",
+    "dawn",
+    "esplanade",
+    "forest",
+    "hall",
+    "lab",
+    "lobby",
+    "park",
+    "sunset",
+    "venice",
+    "warehouse",
+    "workshop",
+]
 PSYCHTOOLBOX_PACKAGE = "psychtoolbox-3-common"
 PSYCHTOOLBOX_OCEAN = "usr/share/psychtoolbox-3/PsychDemos/OpenEXRImages/Ocean.exr"
 EXIF_REPO = "ianare/exif-samples"
@@ -101,6 +127,13 @@ VALIDATION_SCENES = {
     "openexr-images__Cannon",
     "blender-data__sunset",
     "blender-data__interior",
+}
+# Whole scenes held out as a test split, used only to report the weights finally chosen:
+# an interior with windows, a lit hall and a sunny waterfront.
+TEST_SCENES = {
+    "pmndrs-assets__lab",
+    "pmndrs-assets__warehouse",
+    "pmndrs-assets__venice",
 }
 PANORAMA_LATITUDE = 45.0
 REC709_PRIMARIES = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
@@ -136,6 +169,12 @@ def require(text: str, needle: str, where: str) -> None:
         raise RuntimeError(f"licence check failed: {needle!r} not found in {where}")
 
 
+def split_of(name: str) -> str:
+    if name in VALIDATION_SCENES:
+        return "val"
+    return "test" if name in TEST_SCENES else "train"
+
+
 def rgb_to_xyz(primaries: tuple[float, ...]) -> np.ndarray:
     """The RGB-to-XYZ matrix of chromaticities ``(rx, ry, gx, gy, bx, by, wx, wy)``."""
     xy = np.asarray(primaries, dtype=np.float64).reshape(4, 2)
@@ -144,8 +183,9 @@ def rgb_to_xyz(primaries: tuple[float, ...]) -> np.ndarray:
     return xyz[:, :3] * scale
 
 
-def read_exr(data: bytes) -> np.ndarray:
-    """Linear Rec. 709 RGB (float64, HxWx3) of an OpenEXR file's RGB or Y/RY/BY channels."""
+def read_exr(data: bytes, clip: bool = True) -> np.ndarray:
+    """Linear Rec. 709 RGB (float64, HxWx3) of an OpenEXR file's RGB or Y/RY/BY channels,
+    negative values clipped to 0 unless ``clip`` is false."""
     with tempfile.NamedTemporaryFile(suffix=".exr") as tmp:
         tmp.write(data)
         tmp.flush()
@@ -172,7 +212,18 @@ def read_exr(data: bytes) -> np.ndarray:
     rgb = np.nan_to_num(rgb, nan=0.0, posinf=0.0, neginf=0.0)
     if primaries != REC709_PRIMARIES:
         rgb = rgb @ (np.linalg.inv(rgb_to_xyz(REC709_PRIMARIES)) @ to_xyz).T
-    return np.maximum(rgb, 0.0)
+    return np.maximum(rgb, 0.0) if clip else rgb
+
+
+def fill_negative(rgb: np.ndarray, size: int = 7) -> np.ndarray:
+    """Replace pixels with a negative channel by the mean of their valid neighbours.
+
+    Lossy DWAB compression rings around bright lights into negative values; clipped to 0
+    they would render as black specks in every brightened frame."""
+    valid = (rgb.min(axis=-1) >= 0).astype(np.float64)
+    total = cv2.blur(rgb * valid[..., None], (size, size))
+    count = cv2.blur(valid, (size, size))[..., None]
+    return np.where(valid[..., None] > 0, rgb, total / np.maximum(count, 1e-9))
 
 
 def prepare(radiance: np.ndarray, long_side: int, panorama: bool) -> np.ndarray:
@@ -221,7 +272,7 @@ def openexr_scenes(git_dir: Path, out: Path, long_side: int) -> list[dict[str, s
                 "Contributors to the OpenEXR Project",
                 "sha256_of_source": hashlib.sha256(data).hexdigest(),
                 "sha256_of_saved_file": save_scene(radiance, out / f"{name}.npy"),
-                "split": "val" if name in VALIDATION_SCENES else "train",
+                "split": split_of(name),
                 "kind": "scene radiance, linear Rec.709 (EV 0 = well exposed)",
             }
         )
@@ -271,8 +322,47 @@ def package_scenes(cache: Path, out: Path, long_side: int) -> list[dict[str, str
                     "author_or_copyright": author,
                     "sha256_of_source": hashlib.sha256(data).hexdigest(),
                     "sha256_of_saved_file": save_scene(radiance, out / f"{name}.npy"),
-                    "split": "val" if name in VALIDATION_SCENES else "train",
+                    "split": split_of(name),
                     "kind": kind,
+                }
+            )
+    return rows
+
+
+def npm_scenes(cache: Path, out: Path, long_side: int) -> list[dict[str, str]]:
+    """The Poly Haven panoramas of ``@pmndrs/assets`` (``NPM_SCENES``)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    tarball = cache / f"pmndrs-assets-{NPM_VERSION}.tgz"
+    if not tarball.exists():
+        fetch_photos.run(["npm", "pack", f"{NPM_PACKAGE}@{NPM_VERSION}"], cwd=cache)
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    if digest != NPM_SHA256:
+        raise RuntimeError(f"{tarball}: sha256 {digest}, expected {NPM_SHA256}")
+    rows = []
+    with tarfile.open(tarball) as tar:
+        read = lambda member: tar.extractfile(f"package/{member}").read().decode()  # noqa: E731
+        require(read("LICENSE"), "CC0 1.0 Universal", f"{NPM_PACKAGE}/LICENSE")
+        require(read("package.json"), '"license": "CC0-1.0"', f"{NPM_PACKAGE}/package.json")
+        require(read("README.md"), "A selection of [Polyhaven]", f"{NPM_PACKAGE}/README.md")
+        for scene in NPM_SCENES:
+            member = f"hdri/{scene}.exr.js"
+            module = read(member)
+            data = base64.b64decode(module.split("base64,", 1)[1].rsplit("'", 1)[0])
+            name = f"pmndrs-assets__{scene}"
+            radiance = prepare(fill_negative(read_exr(data, clip=False)), long_side, True)
+            rows.append(
+                {
+                    "file": f"{name}.npy",
+                    "source": f"npm:{NPM_PACKAGE}",
+                    "source_version": NPM_VERSION,
+                    "original_path": f"package/{member}",
+                    "licence": "CC0-1.0",
+                    "licence_evidence": "LICENSE; package.json; README.md (Poly Haven HDRIs)",
+                    "author_or_copyright": "Poly Haven (HDRIs); packed by Antoine Bernier",
+                    "sha256_of_source": hashlib.sha256(data).hexdigest(),
+                    "sha256_of_saved_file": save_scene(radiance, out / f"{name}.npy"),
+                    "split": split_of(name),
+                    "kind": "panorama horizon band, radiance, linear Rec.709 (EV 0 = well exposed)",
                 }
             )
     return rows
@@ -323,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=repo / "data" / "hdr")
     parser.add_argument("--pairs-out", type=Path, default=repo / "data" / "real_pairs")
     parser.add_argument("--cache", type=Path, default=repo / "data" / "cache" / "debs")
+    parser.add_argument("--npm-cache", type=Path, default=repo / "data" / "cache" / "npm")
     parser.add_argument("--csv", type=Path, default=repo / "docs" / "hdr_scenes.csv")
     parser.add_argument("--long-side", type=int, default=1024)
     args = parser.parse_args(argv)
@@ -331,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = openexr_scenes(args.openexr_images, args.out, args.long_side)
     rows += package_scenes(args.cache.resolve(), args.out, args.long_side)
+    rows += npm_scenes(args.npm_cache.resolve(), args.out, args.long_side)
     rows += exif_pairs(args.exif_samples, args.pairs_out, args.long_side)
     with args.csv.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, lineterminator="\n")
@@ -338,7 +430,9 @@ def main(argv: list[str] | None = None) -> int:
         writer.writerows(rows)
     scenes = [r for r in rows if r["file"].endswith(".npy")]
     val = sum(r["split"] == "val" for r in scenes)
-    print(f"{len(scenes)} scenes ({val} validation) in {args.out}; record in {args.csv}")
+    test = sum(r["split"] == "test" for r in scenes)
+    print(f"{len(scenes)} scenes ({val} validation, {test} test) in {args.out}")
+    print(f"record in {args.csv}")
     return 0
 
 

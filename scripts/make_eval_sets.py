@@ -19,6 +19,9 @@ the layout ``exposure-slot eval INPUT_DIR TARGET_DIR --groups groups.csv`` reads
 - ``scenes_well/``: the validation targets themselves, the fusion of each noise-free
   bracket, as input and target (group ``well``): a well-exposed photo should be left nearly
   alone.
+- ``scenes_test_ev0/``, ``scenes_test_fused/`` and ``scenes_test_well/``: the same for the
+  test scenes of ``docs/hdr_scenes.csv`` (split ``test``), which no training run or choice
+  of snapshot looks at: they report the weights finally chosen.
 - ``exif_pairs/``: the two real photos of ``exif-samples`` taken with the camera's HDR mode
   off (input) and on (target), group ``camera-hdr``.
 
@@ -140,11 +143,13 @@ def real_hdr_set(real: Path, out: Path, fused: bool = False, clean: Path | None 
     return len(groups)
 
 
-def scene_brackets(hdr: Path, out: Path, long_side: int, noise: bool = True) -> int:
-    """Render the validation scenes' brackets through every camera (with or without sensor
+def scene_brackets(
+    hdr: Path, out: Path, long_side: int, noise: bool = True, split: str = "val"
+) -> int:
+    """Render the brackets of a split's scenes through every camera (with or without sensor
     noise); returns their number."""
     with SCENES_CSV.open(newline="") as handle:
-        names = sorted(row["file"] for row in csv.DictReader(handle) if row["split"] == "val")
+        names = sorted(row["file"] for row in csv.DictReader(handle) if row["split"] == split)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     for i, name in enumerate(names):
@@ -211,15 +216,18 @@ def main() -> int:
         "--only", choices=("all", "scenes"), default="all", help="scenes: the real-scene sets"
     )
     args = parser.parse_args()
-    brackets, clean = args.out / "scene_brackets", args.out / "scene_brackets_clean"
-    n = scene_brackets(args.hdr, brackets, args.scene_long_side)
-    scene_brackets(args.hdr, clean, args.scene_long_side, noise=False)
-    print(f"{n} brackets of held-out HDR scenes in {brackets} (without noise: {clean})")
-    for name, fused in (("scenes_ev0", False), ("scenes_fused", True)):
-        n = real_hdr_set(brackets, args.out / name, fused=fused, clean=clean)
-        print(f"{n} real-scene bracket pairs in {args.out / name}")
-    n = well_exposed_set(clean, args.out / "scenes_well")
-    print(f"{n} well-exposed frames in {args.out / 'scenes_well'}")
+    for split, suffix in (("val", ""), ("test", "_test")):
+        brackets = args.out / f"scene_brackets{suffix}"
+        clean = args.out / f"scene_brackets{suffix}_clean"
+        n = scene_brackets(args.hdr, brackets, args.scene_long_side, split=split)
+        scene_brackets(args.hdr, clean, args.scene_long_side, noise=False, split=split)
+        print(f"{n} brackets of {split} HDR scenes in {brackets} (without noise: {clean})")
+        for kind, fused in (("ev0", False), ("fused", True)):
+            name = f"scenes{suffix}_{kind}"
+            n = real_hdr_set(brackets, args.out / name, fused=fused, clean=clean)
+            print(f"{n} real-scene bracket pairs in {args.out / name}")
+        n = well_exposed_set(clean, args.out / f"scenes{suffix}_well")
+        print(f"{n} well-exposed frames in {args.out / f'scenes{suffix}_well'}")
     n = exif_pairs(args.pairs, args.out / "exif_pairs")
     print(f"{n} real camera-HDR pairs in {args.out / 'exif_pairs'}")
     if args.only == "scenes":
