@@ -37,6 +37,11 @@ FIRST_HDR_SOURCES = (
     "github:AcademySoftwareFoundation/openexr-images",
 )
 LICENCE = "Apache-2.0"
+PHOTOS_AND_SCENES = (
+    "licence-clean photographs with synthetic exposure errors (per-file record in "
+    "docs/training_photos.csv) and camera frames of the 'train' scenes of docs/hdr_scenes.csv "
+    "(BSD-3-Clause, CC0-1.0)"
+)
 PHOTOS_LIMITATION = (
     "Several training photos are under share-alike licences (CC-BY-SA, GPL); whether trained "
     "weights are a derived work of their training data is unsettled. The per-file record is "
@@ -114,9 +119,7 @@ RELEASES = {
             "may come out too bright or too flat.",
             PHOTOS_LIMITATION,
         ),
-        training_data="licence-clean photographs with synthetic exposure errors (per-file record "
-        "in docs/training_photos.csv) and camera frames of the 'train' scenes of "
-        "docs/hdr_scenes.csv (BSD-3-Clause, CC0-1.0)",
+        training_data=PHOTOS_AND_SCENES,
         hdr_sources=FIRST_HDR_SOURCES,
     ),
     "open-level2-v3": Release(
@@ -149,9 +152,7 @@ RELEASES = {
             "may come out too bright or too flat.",
             PHOTOS_LIMITATION,
         ),
-        training_data="licence-clean photographs with synthetic exposure errors (per-file record "
-        "in docs/training_photos.csv) and camera frames of the 'train' scenes of "
-        "docs/hdr_scenes.csv (BSD-3-Clause, CC0-1.0)",
+        training_data=PHOTOS_AND_SCENES,
         hdr_sources=FIRST_HDR_SOURCES,
     ),
     "open-level2-v4": Release(
@@ -184,9 +185,7 @@ RELEASES = {
             "may come out too bright or too flat.",
             PHOTOS_LIMITATION,
         ),
-        training_data="licence-clean photographs with synthetic exposure errors (per-file record "
-        "in docs/training_photos.csv) and camera frames of the 'train' scenes of "
-        "docs/hdr_scenes.csv (BSD-3-Clause, CC0-1.0)",
+        training_data=PHOTOS_AND_SCENES,
         hdr_sources=(*FIRST_HDR_SOURCES, "npm:@pmndrs/assets"),
     ),
 }

@@ -170,6 +170,7 @@ def require(text: str, needle: str, where: str) -> None:
 
 
 def split_of(name: str) -> str:
+    """A scene's split in the record: ``val``, ``test`` or ``train``."""
     if name in VALIDATION_SCENES:
         return "val"
     return "test" if name in TEST_SCENES else "train"
@@ -241,9 +242,21 @@ def prepare(radiance: np.ndarray, long_side: int, panorama: bool) -> np.ndarray:
     return np.minimum(radiance, np.finfo(np.float16).max).astype(np.float16)
 
 
-def save_scene(radiance: np.ndarray, path: Path) -> str:
+def save_scene(
+    name: str, data: bytes, radiance: np.ndarray, out: Path, **record: str
+) -> dict[str, str]:
+    """Save a scene (read from the source file ``data``) as ``out/<name>.npy`` and return its
+    row of the record; ``record`` gives the columns that depend on where it came from
+    (source, licence, kind)."""
+    path = out / f"{name}.npy"
     np.save(path, radiance)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return {
+        "file": path.name,
+        **record,
+        "sha256_of_source": hashlib.sha256(data).hexdigest(),
+        "sha256_of_saved_file": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "split": split_of(name),
+    }
 
 
 def openexr_scenes(git_dir: Path, out: Path, long_side: int) -> list[dict[str, str]]:
@@ -261,20 +274,20 @@ def openexr_scenes(git_dir: Path, out: Path, long_side: int) -> list[dict[str, s
         name = f"openexr-images__{Path(path).stem}"
         radiance = prepare(read_exr(data), long_side, panorama="LatLong" in path)
         rows.append(
-            {
-                "file": f"{name}.npy",
-                "source": f"github:{OPENEXR_REPO}",
-                "source_version": commit,
-                "original_path": path,
-                "licence": "BSD-3-Clause",
-                "licence_evidence": f"COPYING; {folder}/README.rst (SPDX-License-Identifier)",
-                "author_or_copyright": "2004 Industrial Light & Magic; "
+            save_scene(
+                name,
+                data,
+                radiance,
+                out,
+                source=f"github:{OPENEXR_REPO}",
+                source_version=commit,
+                original_path=path,
+                licence="BSD-3-Clause",
+                licence_evidence=f"COPYING; {folder}/README.rst (SPDX-License-Identifier)",
+                author_or_copyright="2004 Industrial Light & Magic; "
                 "Contributors to the OpenEXR Project",
-                "sha256_of_source": hashlib.sha256(data).hexdigest(),
-                "sha256_of_saved_file": save_scene(radiance, out / f"{name}.npy"),
-                "split": split_of(name),
-                "kind": "scene radiance, linear Rec.709 (EV 0 = well exposed)",
-            }
+                kind="scene radiance, linear Rec.709 (EV 0 = well exposed)",
+            )
         )
     return rows
 
@@ -312,19 +325,19 @@ def package_scenes(cache: Path, out: Path, long_side: int) -> list[dict[str, str
                 author = "2004 Industrial Light & Magic"
                 kind = "scene radiance, linear Rec.709 (EV 0 = well exposed)"
             rows.append(
-                {
-                    "file": f"{name}.npy",
-                    "source": f"debian:{package}",
-                    "source_version": versions[package],
-                    "original_path": member,
-                    "licence": licence,
-                    "licence_evidence": evidence,
-                    "author_or_copyright": author,
-                    "sha256_of_source": hashlib.sha256(data).hexdigest(),
-                    "sha256_of_saved_file": save_scene(radiance, out / f"{name}.npy"),
-                    "split": split_of(name),
-                    "kind": kind,
-                }
+                save_scene(
+                    name,
+                    data,
+                    radiance,
+                    out,
+                    source=f"debian:{package}",
+                    source_version=versions[package],
+                    original_path=member,
+                    licence=licence,
+                    licence_evidence=evidence,
+                    author_or_copyright=author,
+                    kind=kind,
+                )
             )
     return rows
 
@@ -351,19 +364,19 @@ def npm_scenes(cache: Path, out: Path, long_side: int) -> list[dict[str, str]]:
             name = f"pmndrs-assets__{scene}"
             radiance = prepare(fill_negative(read_exr(data, clip=False)), long_side, True)
             rows.append(
-                {
-                    "file": f"{name}.npy",
-                    "source": f"npm:{NPM_PACKAGE}",
-                    "source_version": NPM_VERSION,
-                    "original_path": f"package/{member}",
-                    "licence": "CC0-1.0",
-                    "licence_evidence": "LICENSE; package.json; README.md (Poly Haven HDRIs)",
-                    "author_or_copyright": "Poly Haven (HDRIs); packed by Antoine Bernier",
-                    "sha256_of_source": hashlib.sha256(data).hexdigest(),
-                    "sha256_of_saved_file": save_scene(radiance, out / f"{name}.npy"),
-                    "split": split_of(name),
-                    "kind": "panorama horizon band, radiance, linear Rec.709 (EV 0 = well exposed)",
-                }
+                save_scene(
+                    name,
+                    data,
+                    radiance,
+                    out,
+                    source=f"npm:{NPM_PACKAGE}",
+                    source_version=NPM_VERSION,
+                    original_path=f"package/{member}",
+                    licence="CC0-1.0",
+                    licence_evidence="LICENSE; package.json; README.md (Poly Haven HDRIs)",
+                    author_or_copyright="Poly Haven (HDRIs); packed by Antoine Bernier",
+                    kind="panorama horizon band, radiance, linear Rec.709 (EV 0 = well exposed)",
+                )
             )
     return rows
 
