@@ -157,7 +157,7 @@ RELEASES = {
     ),
     "open-level2-v4": Release(
         description=(
-            "The default weights of exposure-slot: open-level2-v3's real-scene training "
+            "The fourth default weights of exposure-slot: open-level2-v3's real-scene training "
             "continued with 11 more real HDR scenes (Poly Haven panoramas, CC0), so that "
             "under- and over-exposed camera frames of real scenes come out as bright as the "
             "exposure fusion of their bracket, clipped whites stay neutral and well-exposed "
@@ -188,9 +188,42 @@ RELEASES = {
         training_data=PHOTOS_AND_SCENES,
         hdr_sources=(*FIRST_HDR_SOURCES, "npm:@pmndrs/assets"),
     ),
+    "open-level2-v5": Release(
+        description=(
+            "The default weights of exposure-slot: open-level2-v4 continued with more of its "
+            "samples (70% instead of 50%) drawn from real HDR scenes with exposure-fusion "
+            "targets, so that under- and over-exposed camera frames of real scenes come out "
+            "as bright as the exposure fusion of their bracket, clipped whites stay neutral "
+            "and well-exposed photos are left nearly alone."
+        ),
+        limitations=(
+            "open-level2 (10,100 steps on 88 photographs) continued on one CPU core for 5,250 "
+            "steps on photographs and real HDR scenes: open-level2-v4's 4,650 (half of the "
+            "samples from the scenes), then two runs of 600 steps with 70% of the samples from "
+            "the 28 training scenes; the last snapshots of each run averaged and the two "
+            "averages averaged. "
+            "It has not seen the paper's data sets (SICE, MSEC, LCDP: research-only licences) "
+            "and has not been scored on them.",
+            "On camera frames of 7 held-out real HDR scenes, scored against the fusion of each "
+            "bracket, it is more than 3 dB above a global auto-gamma curve on under-exposed "
+            "frames and more on over-exposed ones, and leaves well-exposed photos nearly "
+            "unchanged; these scenes chose the recipe, so they are not an untouched test set. "
+            "On 3 further scenes that no choice looked at it is also 3 dB above the curve on "
+            "under-exposed frames, just (interiors still come out a little darker than their "
+            "references). It learnt the fusion's look: against a single well-exposed frame "
+            "it scores lower than open-level2-v4. The synthetic validation set, whose targets "
+            "are the photos as shot (many of them dark), scores lower than with open-level2, as "
+            "it brightens more (see docs/evaluation.md).",
+            "Trained on 28 HDR scenes: scenes unlike them (night, snow, strongly coloured light) "
+            "may come out too bright or too flat.",
+            PHOTOS_LIMITATION,
+        ),
+        training_data=PHOTOS_AND_SCENES,
+        hdr_sources=(*FIRST_HDR_SOURCES, "npm:@pmndrs/assets"),
+    ),
 }
 """Each bundled release by name: names are pins, so a release's weights never change."""
-NAME = "open-level2-v4"
+NAME = "open-level2-v5"
 
 
 def training_sources(release: Release, split: str = "train") -> list[DataSource]:
